@@ -1,0 +1,36 @@
+# make test: install what is missing (venv, pip extras, Debian packages when root), then run the suite.
+# make demo: the whole pipeline on this machine (local executor).
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+PIP     = $(PY) -m pip
+STAMP   = $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: test test-fast install system-deps demo clean
+
+$(STAMP): pyproject.toml requirements/cpu.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -r requirements/cpu.txt
+	$(PIP) install -q -c requirements/cpu.txt -e '.[train,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian packages the tests need (Slurm cluster, sandbox runtimes); only as root.
+system-deps:
+	@if [ "$$(id -u)" = 0 ]; then bash tests/cluster/install_packages.sh; \
+	else echo "not root: skipping Debian packages (Slurm tests will be skipped)"; fi
+
+test: install system-deps
+	bash tests/cluster/with_cluster.sh $(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: install
+	$(PY) -m pytest -m "not slow and not slurm and not container" $(PYTEST_ARGS)
+
+demo: install
+	$(PY) -m mft_hpc.demo
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info

@@ -1,0 +1,1 @@
+"""Thin entry points that run on compute nodes (called by submitit)."""

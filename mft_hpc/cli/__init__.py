@@ -1,0 +1,1 @@
+"""The `mft-hpc` command line."""

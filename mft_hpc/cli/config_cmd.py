@@ -1,0 +1,34 @@
+"""`mft-hpc config check|show FILE`: validate a config, print the resolved members."""
+
+from __future__ import annotations
+
+import argparse
+
+from mft_hpc.config import dump_config, load_config
+
+
+def register(verbs: argparse._SubParsersAction) -> None:
+    parser = verbs.add_parser("config", help="validate or show a config file")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    check = actions.add_parser("check", help="validate a config; exit 2 with file:line: key: reason")
+    check.add_argument("file")
+    check.add_argument("--no-path-check", action="store_true", help="skip checking that input paths exist")
+    check.set_defaults(func=_check)
+    show = actions.add_parser("show", help="print the resolved config of every sweep member")
+    show.add_argument("file")
+    show.set_defaults(func=_show)
+
+
+def _check(args: argparse.Namespace) -> int:
+    loaded = load_config(args.file, check_paths=not args.no_path_check)
+    names = ", ".join(name for name, _ in loaded.members)
+    print(f"{args.file}: ok ({len(loaded.members)} member{'s' if len(loaded.members) != 1 else ''}: {names})")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    loaded = load_config(args.file, check_paths=False)
+    for name, member in loaded.members:
+        print(f"# member: {name}")
+        print(dump_config(member))
+    return 0

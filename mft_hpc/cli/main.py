@@ -1,0 +1,53 @@
+"""`mft-hpc` entry point: one verb per module in mft_hpc.cli, each with ``register(subparsers)``.
+
+A verb's handler takes the parsed ``argparse.Namespace`` and returns an exit code (or None for 0).
+UserError (bad input) is printed as ``mft-hpc: error: ...`` without a traceback and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from mft_hpc import __version__
+from mft_hpc.errors import UserError
+
+# Verb modules, in the order `mft-hpc --help` lists them. Add one line per new verb module.
+VERB_MODULES = (
+    "mft_hpc.cli.config_cmd",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mft-hpc",
+        description="Multi-task LoRA fine-tuning, generation and evaluation of code LLMs on Slurm.",
+    )
+    parser.add_argument("--version", action="version", version=f"mft-hpc {__version__}")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB")
+    for module_name in VERB_MODULES:
+        importlib.import_module(module_name).register(verbs)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        code = args.func(args)
+    except UserError as err:
+        for line in str(err).splitlines() or [type(err).__name__]:
+            print(f"mft-hpc: error: {line}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("mft-hpc: interrupted", file=sys.stderr)
+        return 130
+    return int(code or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

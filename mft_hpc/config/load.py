@@ -1,0 +1,160 @@
+"""Load and validate a YAML config: every problem is reported as ``file:line: key: reason``."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from mft_hpc.config import sweep as sweep_mod
+from mft_hpc.config.schema import Config
+from mft_hpc.config.yaml_lines import key_lines, nearest_line
+from mft_hpc.errors import ConfigError
+
+# (dotted key, description) of every path that must exist before anything is submitted
+_REQUIRED_PATHS = (("model.path", "model directory"), ("generate.benchmarks", "benchmark directory"))
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    source: Path
+    config: Config                     # the config as written (sweep block kept)
+    members: list[tuple[str, Config]]  # one per sweep member; [("main", config)] without a sweep
+
+    @property
+    def is_sweep(self) -> bool:
+        return bool(self.config.sweep)
+
+
+def _model_at(path: tuple) -> type[BaseModel] | None:
+    """The pydantic model class that holds the keys at ``path`` (a tuple of keys)."""
+    model: Any = Config
+    for key in path:
+        field = getattr(model, "model_fields", {}).get(key)
+        if field is None:
+            return None
+        model = field.annotation
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return None
+    return model
+
+
+def _suggest(path: tuple) -> str:
+    parent = _model_at(path[:-1])
+    if parent is None:
+        return ""
+    close = difflib.get_close_matches(str(path[-1]), list(parent.model_fields), n=1, cutoff=0.5)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _format(source: Path, lines: dict, loc: tuple, message: str) -> str:
+    line = nearest_line(lines, loc)
+    where = f"{source}:{line}" if line else str(source)
+    key = ".".join(str(part) for part in loc) or "<top>"
+    return f"{where}: {key}: {message}"
+
+
+def _validation_problems(source: Path, lines: dict, err: ValidationError, prefix: tuple = ()) -> list[str]:
+    problems = []
+    for item in err.errors():
+        loc = prefix + tuple(item["loc"])
+        if item["type"] == "extra_forbidden":
+            message = "unknown key" + _suggest(loc)
+        elif item["type"] == "missing":
+            message = "required key is missing"
+        else:
+            message = item["msg"]
+            if "input" in item and not isinstance(item["input"], (dict, list)):
+                message += f" (got {item['input']!r})"
+        problems.append(_format(source, lines, loc, message))
+    return problems
+
+
+def _sweep_problems(source: Path, lines: dict, raw: dict) -> list[str]:
+    sweep = raw.get("sweep")
+    if sweep is None:
+        return []
+    if not isinstance(sweep, dict):
+        return [_format(source, lines, ("sweep",), "must be a mapping of dotted key -> list of values")]
+    problems = []
+    for key, values in sweep.items():
+        loc = ("sweep", key)
+        parts = tuple(str(key).split("."))
+        parent = _model_at(parts[:-1])
+        if len(parts) < 2 or parent is None or parts[-1] not in parent.model_fields:
+            problems.append(_format(source, lines, loc, "not a config key" + _suggest(parts)))
+        elif not isinstance(values, list):
+            problems.append(_format(source, lines, loc, "must be a list of values"))
+        elif not values:
+            problems.append(_format(source, lines, loc, "empty sweep list: give at least one value"))
+        elif len(set(map(repr, values))) != len(values):
+            problems.append(_format(source, lines, loc, "duplicate values"))
+    return problems
+
+
+def _path_problems(source: Path, lines: dict, config: Config) -> list[str]:
+    problems = []
+    for dotted, what in _REQUIRED_PATHS:
+        section, key = dotted.split(".")
+        if not getattr(getattr(config, section), "enabled", True) and section != "model":
+            continue
+        value = getattr(getattr(config, section), key)
+        if value and not Path(value).exists():
+            problems.append(_format(source, lines, (section, key), f"{what} does not exist: {value}"))
+    if config.train.enabled:
+        for index, data_path in enumerate(config.data.paths):
+            if not Path(data_path).exists():
+                problems.append(_format(source, lines, ("data", "paths", index), f"data path does not exist: {data_path}"))
+    return problems
+
+
+def load_config(path: str | os.PathLike, check_paths: bool = True) -> LoadedConfig:
+    """Parse, validate and expand a config file, or raise ConfigError listing every problem."""
+    source = Path(path)
+    try:
+        text = source.read_text()
+    except OSError as exc:
+        raise ConfigError([f"{source}: cannot read config: {exc.strerror}"]) from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark else str(source)
+        raise ConfigError([f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}"]) from None
+    if not isinstance(raw, dict):
+        raise ConfigError([f"{source}: the config must be a YAML mapping of sections"])
+    lines = key_lines(text)
+
+    problems = _sweep_problems(source, lines, raw)
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as err:
+        problems += _validation_problems(source, lines, err)
+        raise ConfigError(problems) from None
+    if problems:
+        raise ConfigError(problems)
+
+    members = []
+    for name, member_raw in sweep_mod.expand(raw):
+        try:
+            members.append((name, Config.model_validate(member_raw)))
+        except ValidationError as err:
+            for problem in _validation_problems(source, lines, err):
+                problems.append(f"{problem} [sweep member {name}]")
+    if problems:
+        raise ConfigError(problems)
+    if check_paths:
+        problems += _path_problems(source, lines, config)
+    if problems:
+        raise ConfigError(problems)
+    return LoadedConfig(source=source, config=config, members=members)
+
+
+def dump_config(config: Config) -> str:
+    """The resolved config as YAML (written to the run directory's config.yaml)."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

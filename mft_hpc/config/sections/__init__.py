@@ -1,0 +1,1 @@
+"""One module per config section; the root model is in mft_hpc.config.schema."""

@@ -1,0 +1,9 @@
+"""Base model for config sections: unknown keys are errors (the loader suggests the closest)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from mft_hpc.config.sections.base import Section
+
+
+class TrainSection(Section):
+    enabled: bool = True
+    peft: Literal["lora", "qlora", "none"] = "lora"
+    quantization: Literal["4bit", "8bit"] = "4bit"
+    lora_rank: int = Field(64, gt=0)
+    lora_alpha: int = Field(128, gt=0)
+    lora_dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    target_modules: list[str] | Literal["all-linear"] = "all-linear"
+    learning_rate: float = Field(2e-4, gt=0)
+    min_lr: float = Field(1e-5, ge=0)
+    warmup_steps: int = Field(30, ge=0)
+    weight_decay: float = Field(0.1, ge=0)
+    adam_betas: tuple[float, float] = (0.9, 0.95)
+    epochs: int = Field(1, ge=1)
+    max_steps: int | None = Field(None, ge=1)
+    micro_batch_size: int = Field(1, ge=1)
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    loss_mode: Literal["case3", "task_weights", "coba"] = "case3"
+    eval_steps: int = Field(100, ge=1)
+    save_steps: int = Field(100, ge=1)
+    keep_last: int = Field(2, ge=1)
+    early_stopping_patience: int | None = Field(None, ge=1)
+    zero_stage: Literal[0, 1, 2, 3] = 2
+    offload_optimizer: bool = False
+    bf16: bool | None = Field(None, description="default: on GPU yes, on CPU no")
+    gradient_checkpointing: bool = False
+    merge_dtype: Literal["bf16", "fp32"] = "bf16"
+    seed: int = 42
+    deepspeed: dict = Field(default_factory=dict, description="overrides merged into the generated DeepSpeed config")

@@ -1,0 +1,39 @@
+"""Map dotted key paths of a YAML document to line numbers, for error messages."""
+
+from __future__ import annotations
+
+import yaml
+
+
+def key_lines(text: str) -> dict[tuple, int]:
+    """Return {(key, subkey, ...): 1-based line} for every mapping key and sequence item."""
+    lines: dict[tuple, int] = {}
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return lines
+
+    def walk(node: yaml.Node, path: tuple) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                sub = path + (key_node.value,)
+                lines[sub] = key_node.start_mark.line + 1
+                walk(value_node, sub)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                sub = path + (index,)
+                lines[sub] = item.start_mark.line + 1
+                walk(item, sub)
+
+    if root is not None:
+        walk(root, ())
+    return lines
+
+
+def nearest_line(lines: dict[tuple, int], path: tuple) -> int | None:
+    """The line of ``path`` or of its closest ancestor present in the file."""
+    while path:
+        if path in lines:
+            return lines[path]
+        path = path[:-1]
+    return None

@@ -1,0 +1,26 @@
+"""Run directory layout and the atomic-write/`.done` conventions every stage uses."""
+
+from mft_hpc.rundir.atomic import (
+    atomic_open,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    clear_done,
+    done_marker,
+    is_done,
+    mark_done,
+)
+from mft_hpc.rundir.layout import STAGES, RunDir
+
+__all__ = [
+    "RunDir",
+    "STAGES",
+    "atomic_open",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "clear_done",
+    "done_marker",
+    "is_done",
+    "mark_done",
+]

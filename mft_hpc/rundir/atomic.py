@@ -1,0 +1,84 @@
+"""Atomic file writes and `.done` markers: a partial file never looks finished.
+
+Every stage writes through these helpers: data goes to a temporary file in the same
+directory, is fsync'ed, then renamed over the target (rename is atomic on POSIX), and the
+directory is fsync'ed so the rename survives a crash. A step is finished only when its
+`.done` marker exists; reruns skip work whose marker is present.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Any, Iterator
+
+DONE_SUFFIX = ".done"
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
+    """Open a temporary sibling of ``path``; on clean exit fsync it and rename it to ``path``.
+
+    On an exception the temporary file is removed and ``path`` is left untouched.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    binary = "b" in mode
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, mode, encoding=None if binary else encoding) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, target)
+        _fsync_dir(target.parent)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    with atomic_open(path, "w") as handle:
+        handle.write(text)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_open(path, "wb") as handle:
+        handle.write(data)
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any, **dump_kwargs: Any) -> None:
+    with atomic_open(path, "w") as handle:
+        json.dump(obj, handle, **dump_kwargs)
+
+
+def done_marker(path: str | os.PathLike) -> Path:
+    """The marker that says ``path`` (a file or directory) is complete: ``<path>.done``."""
+    p = Path(path)
+    return p.with_name(p.name + DONE_SUFFIX)
+
+
+def is_done(path: str | os.PathLike) -> bool:
+    return done_marker(path).exists()
+
+
+def mark_done(path: str | os.PathLike, info: dict | None = None) -> None:
+    """Write the `.done` marker last, atomically; ``info`` (e.g. counts, timings) is kept in it."""
+    atomic_write_json(done_marker(path), info or {})
+
+
+def clear_done(path: str | os.PathLike) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        done_marker(path).unlink()

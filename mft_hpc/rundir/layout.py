@@ -1,0 +1,57 @@
+"""The run directory: the one contract between stages.
+
+    runs/<name>/
+        config.yaml            resolved config (sweep expanded into members)
+        state.sqlite           controller state
+        logs/                  submitit/Slurm logs, one folder per job
+        members/<member>/      one per sweep member ("main" without a sweep)
+            train/ generate/ evaluate/
+        collect/               leaderboard, submission
+
+Stages only read and write files below it; the controller and dashboard only read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+STAGES = ("train", "generate", "evaluate")
+
+
+@dataclass(frozen=True)
+class RunDir:
+    root: Path
+
+    @classmethod
+    def create(cls, root: str | Path) -> "RunDir":
+        run = cls(Path(root).resolve())
+        for sub in (run.logs, run.collect):
+            sub.mkdir(parents=True, exist_ok=True)
+        return run
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def state_db(self) -> Path:
+        return self.root / "state.sqlite"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def collect(self) -> Path:
+        return self.root / "collect"
+
+    def member(self, member: str) -> Path:
+        return self.root / "members" / member
+
+    def stage(self, member: str, stage: str) -> Path:
+        if stage not in STAGES:
+            raise ValueError(f"unknown stage {stage!r}; expected one of {STAGES}")
+        path = self.member(member) / stage
+        path.mkdir(parents=True, exist_ok=True)
+        return path

@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# Bring up a real Slurm 22.05 cluster on this one machine, as root, non-interactively:
+# munged + private MariaDB + slurmdbd + slurmctld + two slurmd "nodes" (n1, n2).
+#   SLURM_WORKDIR     state/logs/pids (default /tmp/mft-hpc-slurm; user mysql must traverse it)
+#   SLURM_MODE        netns: each slurmd in its own network+UTS namespace (10.200.0.1x, hostname n1/n2)
+#                     ports: both slurmd on 127.0.0.1, ports 17001/17002
+#   SLURM_NODE_CPUS   CPUs advertised per node (default 4)
+#   SLURM_MAX_ARRAY   MaxArraySize (default 1001, so that tests can exercise array splitting)
+# Re-running it tears the previous cluster down first and wipes state + DB (fresh job ids).
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+WD=${SLURM_WORKDIR:-/tmp/mft-hpc-slurm}
+MODE=${SLURM_MODE:-netns}
+NCPU=${SLURM_NODE_CPUS:-4}
+MAXARRAY=${SLURM_MAX_ARRAY:-1001}
+V=$WD/var
+CTL=$(hostname -s)
+t0=$(date +%s%N)
+say() { local ms=$(( ($(date +%s%N) - t0) / 1000000 )); printf '[cluster up %d.%03ds] %s\n' $((ms/1000)) $((ms%1000)) "$*"; }
+waitfor() { # waitfor SECONDS DESCRIPTION CMD...
+  local n=$(( $1 * 10 )) d=$2; shift 2
+  for _ in $(seq "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "timeout waiting for $d" >&2; return 1; }
+
+[ "$(id -u)" = 0 ] || { echo "up.sh must run as root" >&2; exit 1; }
+bash "$HERE/install_packages.sh"
+say "packages ok"
+
+# fresh state: slurmctld job ids and the accounting DB are wiped together (stale ids would mix)
+[ -d "$V/run" ] && SLURM_WORKDIR=$WD bash "$HERE/down.sh" >/dev/null 2>&1 || true
+mkdir -p "$WD"; chmod 755 "$WD"
+rm -rf "$V"; mkdir -p "$V"/{ctld,slurmd/n1,slurmd/n2,log,run,mysql,mysqlrun}
+chown mysql:mysql "$V/mysql" "$V/mysqlrun"
+
+# munge
+[ -s /etc/munge/munge.key ] || { mungekey -c -f -k /etc/munge/munge.key; chown munge:munge /etc/munge/munge.key; chmod 600 /etc/munge/munge.key; }
+if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
+  install -d -o munge -g munge -m 755 /run/munge
+  runuser -u munge -- /usr/sbin/munged
+  cp /run/munge/munged.pid "$V/run/munged.pid"   # marks it as ours for down.sh
+  waitfor 10 munged sh -c 'munge -n | unmunge'
+fi
+say "munge ok"
+
+# private MariaDB on 127.0.0.1:3307 (accounting is what lets sacct report states)
+mariadb-install-db --user=mysql --datadir="$V/mysql" --auth-root-authentication-method=socket \
+  --skip-test-db > "$V/log/mysql_install.log" 2>&1
+setsid /usr/sbin/mariadbd --no-defaults --user=mysql --datadir="$V/mysql" \
+  --socket="$V/mysqlrun/mysqld.sock" --pid-file="$V/mysqlrun/mysqld.pid" \
+  --bind-address=127.0.0.1 --port=3307 --innodb-lock-wait-timeout=900 \
+  --innodb-flush-log-at-trx-commit=0 --log-error="$V/mysqlrun/mysqld.err" </dev/null >/dev/null 2>&1 &
+waitfor 30 mariadb mariadb-admin --socket="$V/mysqlrun/mysqld.sock" ping
+mariadb --socket="$V/mysqlrun/mysqld.sock" -u root <<'SQL'
+CREATE USER 'slurm'@'127.0.0.1' IDENTIFIED BY 'slurmpw';
+GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1';
+SQL
+say "mariadb ok"
+
+# network: hosts n1, n2
+if [ "$MODE" = netns ]; then
+  CTL_ADDR=10.200.0.1
+  for i in 1 2; do ip netns del slurm-n$i 2>/dev/null || true; done
+  ip link del slurmbr0 2>/dev/null || true
+  ip link add slurmbr0 type bridge
+  ip addr add 10.200.0.1/24 dev slurmbr0
+  ip link set slurmbr0 up
+  for i in 1 2; do
+    ip netns add slurm-n$i
+    ip link add veth-n$i type veth peer name eth0 netns slurm-n$i
+    ip link set veth-n$i master slurmbr0 up
+    ip -n slurm-n$i addr add 10.200.0.1$i/24 dev eth0
+    ip -n slurm-n$i link set eth0 up
+    ip -n slurm-n$i link set lo up
+  done
+  NODES="NodeName=n1 NodeHostname=n1 NodeAddr=10.200.0.11 CPUs=$NCPU RealMemory=8000 State=UNKNOWN
+NodeName=n2 NodeHostname=n2 NodeAddr=10.200.0.12 CPUs=$NCPU RealMemory=8000 State=UNKNOWN"
+  HOSTS="10.200.0.11 n1 # mft-hpc-slurm
+10.200.0.12 n2 # mft-hpc-slurm"
+else
+  CTL_ADDR=127.0.0.1
+  NODES="NodeName=n1 NodeHostname=n1 NodeAddr=127.0.0.1 Port=17001 CPUs=$NCPU RealMemory=8000 State=UNKNOWN
+NodeName=n2 NodeHostname=n2 NodeAddr=127.0.0.1 Port=17002 CPUs=$NCPU RealMemory=8000 State=UNKNOWN"
+  HOSTS="127.0.0.1 n1 n2 # mft-hpc-slurm"
+fi
+# rewrite /etc/hosts in place (it may be a bind mount: no sed -i / mv)
+{ grep -v '# mft-hpc-slurm$' /etc/hosts; echo "$HOSTS"; } > "$V/hosts.new"; cat "$V/hosts.new" > /etc/hosts
+say "network ok ($MODE)"
+
+mkdir -p /etc/slurm
+cat > /etc/slurm/slurm.conf <<CONF
+ClusterName=lab
+SlurmctldHost=$CTL($CTL_ADDR)
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=cred_expire=10
+MailProg=/bin/true
+StateSaveLocation=$V/ctld
+SlurmdSpoolDir=$V/slurmd/%n
+SlurmctldPidFile=$V/run/slurmctld.pid
+SlurmdPidFile=$V/run/slurmd-%n.pid
+SlurmctldLogFile=$V/log/slurmctld.log
+SlurmdLogFile=$V/log/slurmd-%n.log
+SlurmctldDebug=info
+SlurmdDebug=info
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/linux
+MpiDefault=none
+SwitchType=switch/none
+SchedulerType=sched/backfill
+SchedulerParameters=batch_sched_delay=0,sched_min_interval=0,bf_interval=2,sched_interval=2
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+SlurmdParameters=config_overrides
+ReturnToService=2
+AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost=127.0.0.1
+AccountingStoragePort=6819
+JobCompType=jobcomp/none
+MinJobAge=300
+KillWait=5
+InactiveLimit=0
+MaxArraySize=$MAXARRAY
+MaxJobCount=20000
+$NODES
+PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+CONF
+cat > /etc/slurm/slurmdbd.conf <<CONF
+AuthType=auth/munge
+DbdHost=$CTL
+DbdAddr=127.0.0.1
+DbdPort=6819
+SlurmUser=root
+DebugLevel=info
+LogFile=$V/log/slurmdbd.log
+PidFile=$V/run/slurmdbd.pid
+StorageType=accounting_storage/mysql
+StorageHost=127.0.0.1
+StoragePort=3307
+StorageUser=slurm
+StoragePass=slurmpw
+StorageLoc=slurm_acct_db
+CONF
+chmod 600 /etc/slurm/slurmdbd.conf   # slurmdbd refuses a world-readable file with a password
+
+slurmdbd
+waitfor 30 slurmdbd sacctmgr -n list cluster
+say "slurmdbd ok"
+slurmctld
+waitfor 30 slurmctld scontrol ping
+say "slurmctld ok"
+for i in 1 2; do
+  if [ "$MODE" = netns ]; then
+    # nsenter, not 'ip netns exec' (which remounts /sys and breaks slurmd's cgroup init);
+    # unshare --uts gives the node its own hostname so gloo advertises the right address.
+    nsenter --net=/run/netns/slurm-n$i unshare --uts sh -c "hostname n$i && exec slurmd -N n$i"
+  else
+    slurmd -N n$i
+  fi
+done
+waitfor 60 "nodes idle" sh -c '[ "$(sinfo -h -N -o %T | sort -u)" = idle ] && [ "$(sinfo -h -N -o %N | wc -l)" = 2 ]'
+waitfor 30 "cluster in accounting" sh -c 'sacctmgr -n -P list cluster format=cluster,controlport | grep -q "^lab|6817"'
+say "cluster up: $(sinfo -h -N -o '%N:%T:%c' | tr '\n' ' ')"
+# smoke test; also absorbs the ~2.5 s delay before slurmctld's first scheduling pass
+timeout 60 srun -N2 --ntasks-per-node=1 -t 1 true
+say "smoke srun -N2 ok"
