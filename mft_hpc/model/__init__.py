@@ -1,0 +1,1 @@
+"""Model helpers shared by stages: building a tiny offline Qwen2 + ChatML model."""

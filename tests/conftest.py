@@ -1,0 +1,50 @@
+"""Shared fixtures: the tiny offline model and the real test Slurm cluster."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BENCHMARKS = Path(os.environ.get("MFT_HPC_BENCHMARKS", REPO.parent / "shared" / "benchmarks"))
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("DS_ACCELERATOR", "cpu")
+
+
+@pytest.fixture(scope="session")
+def benchmarks_dir() -> Path:
+    if not (BENCHMARKS / "mbpp" / "mbpp.jsonl").exists():
+        pytest.skip(f"benchmark data not found at {BENCHMARKS}")
+    return BENCHMARKS
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A tiny Qwen2 + ChatML tokenizer built locally (no Hub), shared by the whole session."""
+    from mft_hpc.model.tiny import build_tiny_qwen2
+
+    return build_tiny_qwen2(tmp_path_factory.mktemp("models") / "tiny-qwen2")
+
+
+def _slurm_answers() -> bool:
+    if shutil.which("scontrol") is None:
+        return False
+    try:
+        return subprocess.run(["scontrol", "ping"], capture_output=True, timeout=10).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> None:
+    """The real test cluster (tests/cluster/up.sh). Skips without one, unless CI requires it."""
+    if not _slurm_answers():
+        if os.environ.get("MFT_HPC_REQUIRE_SLURM") == "1":
+            pytest.fail("MFT_HPC_REQUIRE_SLURM=1 but no Slurm cluster answers `scontrol ping`")
+        pytest.skip("no Slurm cluster (run tests/cluster/up.sh as root)")
