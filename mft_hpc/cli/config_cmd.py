@@ -17,6 +17,8 @@ def register(verbs: argparse._SubParsersAction) -> None:
     show = actions.add_parser("show", help="print the resolved config of every sweep member")
     show.add_argument("file")
     show.set_defaults(func=_show)
+    reference = actions.add_parser("reference", help="print the config reference (Markdown)")
+    reference.set_defaults(func=_reference)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -31,4 +33,11 @@ def _show(args: argparse.Namespace) -> int:
     for name, member in loaded.members:
         print(f"# member: {name}")
         print(dump_config(member))
+    return 0
+
+
+def _reference(args: argparse.Namespace) -> int:
+    from mft_hpc.config.reference import render_reference
+
+    print(render_reference())
     return 0

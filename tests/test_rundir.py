@@ -1,0 +1,46 @@
+"""Atomic writes and .done markers: a partial file never looks finished."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from mft_hpc.rundir import RunDir, atomic_open, atomic_write_json, is_done, mark_done
+
+
+def test_atomic_write_replaces_whole_file(tmp_path):
+    target = tmp_path / "out.json"
+    atomic_write_json(target, {"a": 1})
+    atomic_write_json(target, {"b": 2})
+    assert json.loads(target.read_text()) == {"b": 2}
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]  # no temp files left behind
+
+
+def test_failed_write_leaves_old_content_and_no_temp(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_open(target) as handle:
+            handle.write("half-written")
+            raise RuntimeError("killed mid-write")
+    assert target.read_text() == "old"
+    assert sorted(os.listdir(tmp_path)) == ["out.txt"]
+
+
+def test_done_marker_written_last(tmp_path):
+    target = tmp_path / "stage"
+    target.mkdir()
+    assert not is_done(target)
+    mark_done(target, {"n": 3})
+    assert is_done(target)
+    assert json.loads((tmp_path / "stage.done").read_text()) == {"n": 3}
+
+
+def test_rundir_layout(tmp_path):
+    run = RunDir.create(tmp_path / "runs" / "r1")
+    assert run.logs.is_dir() and run.collect.is_dir()
+    assert run.stage("lr1e-4", "generate") == run.root / "members" / "lr1e-4" / "generate"
+    with pytest.raises(ValueError):
+        run.stage("main", "bogus")
