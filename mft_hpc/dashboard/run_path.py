@@ -1,0 +1,15 @@
+"""Resolve the RUN argument of `status` / `logs`: a run directory, or a run name under ./runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mft_hpc.errors import UserError
+
+
+def resolve_run_dir(run: str) -> Path:
+    for candidate in (Path(run), Path("runs") / run):
+        if candidate.is_dir() and ((candidate / "members").is_dir() or (candidate / "state.sqlite").is_file()
+                                   or (candidate / "config.yaml").is_file()):
+            return candidate
+    raise UserError(f"{run}: not a run directory (expected runs/<name>/ with members/, state.sqlite or config.yaml)")

@@ -1,0 +1,1 @@
+"""Submission: pack a run's generations into the competition zip and check any such zip."""

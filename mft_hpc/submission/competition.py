@@ -1,0 +1,58 @@
+"""Facts about the Qwen AI code competition that pack, collect and the dashboard share.
+
+Source: MFTCoder branch ``codeqwen_competition``, ``mft_peft_hf/README.md`` ("baseline" block: an
+untuned Qwen-1.8B, greedy, pass@1), and /work/shared/reference/harness_spec.md §1 and §5.4.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from mft_hpc.config.sections.generate import ALL_TASKS
+
+TASKS: tuple[str, ...] = tuple(ALL_TASKS)
+
+# Problems per task = entries in generations_{task}_{model}.json, in dataset order.
+PROBLEM_COUNTS = MappingProxyType({task: 500 if task == "mbpp" else 164 for task in TASKS})
+
+# Organizer baseline: untuned Qwen-1.8B, pass@1 per task; the published score is 0.0933.
+BASELINE_PASS1 = MappingProxyType({
+    "humanevalsynthesize-python": 0.2195,
+    "humanevalsynthesize-java": 0.2256,
+    "humanevalsynthesize-js": 0.1341,
+    "humanevalsynthesize-cpp": 0.1280,
+    "humanevalsynthesize-go": 0.1524,
+    "humanevalsynthesize-rust": 0.0366,
+    "humanevalfixtests-python": 0.0305,
+    "humanevalfixtests-java": 0.0000,
+    "humanevalfixtests-js": 0.0122,
+    "humanevalfixtests-cpp": 0.0183,
+    "humanevalfixtests-go": 0.0122,
+    "humanevalfixtests-rust": 0.0000,
+    "mbpp": 0.2440,
+})
+BASELINE_MEAN = 0.0933  # as published; the mean of the values above rounds to it
+BASELINE_NAME = "qwen-1.8b-untuned"
+
+
+def generations_file_name(task: str, model: str) -> str:
+    return f"generations_{task}_{model}.json"
+
+
+def metrics_file_name(task: str, model: str) -> str:
+    return f"metrics_{task}_{model}.json"
+
+
+def split_task_model(stem: str, prefix: str) -> tuple[str, str] | None:
+    """``generations_mbpp_my_model`` -> ("mbpp", "my_model"); None if no known task follows ``prefix_``.
+
+    Task names contain '-' but never '_', model names may contain '_': match known tasks, longest first.
+    """
+    head = prefix + "_"
+    if not stem.startswith(head):
+        return None
+    rest = stem[len(head):]
+    for task in sorted(TASKS, key=len, reverse=True):
+        if rest.startswith(task + "_") and len(rest) > len(task) + 1:
+            return task, rest[len(task) + 1:]
+    return None
