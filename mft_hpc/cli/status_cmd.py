@@ -23,8 +23,27 @@ def register(verbs: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=_run)
 
 
+def _scheduler_refresher(run):
+    """Refresh state.sqlite from `.done` markers and Slurm, backing off (2 s → 60 s) while nothing changes."""
+    from mft_hpc.controller.operations import refresh_run
+    from mft_hpc.slurm import StatusPoller
+
+    poller = StatusPoller()
+    next_at = 0.0
+
+    def tick() -> None:
+        nonlocal next_at
+        if (run / "run.json").is_file() and time.monotonic() >= next_at:
+            refresh_run(run, poller)
+            next_at = time.monotonic() + poller.next_delay_s
+
+    return tick
+
+
 def _run(args: argparse.Namespace) -> int:
     run = resolve_run_dir(args.run)
+    tick = _scheduler_refresher(run)
+    tick()
     if args.plain or not sys.stdout.isatty():
         if args.watch:
             print("mft-hpc: --watch needs a terminal; printing once", file=sys.stderr)
@@ -38,6 +57,7 @@ def _run(args: argparse.Namespace) -> int:
         with Live(render(read_run(run)), console=console, auto_refresh=False, screen=False) as live:
             while True:
                 time.sleep(max(args.interval, 0.2))
+                tick()
                 live.update(render(read_run(run)), refresh=True)
     except KeyboardInterrupt:
         return 0

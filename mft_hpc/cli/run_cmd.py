@@ -1,0 +1,79 @@
+"""`mft-hpc run|resume|retry|cancel`: submit a run's DAG and act on it later from its directory."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from mft_hpc.config import load_config
+
+
+def register(verbs: argparse._SubParsersAction) -> None:
+    run = verbs.add_parser("run", help="submit the whole pipeline of a config (train → generate → evaluate → collect)",
+                           description="Submit the run's DAG through Slurm in one pass (the command then exits), "
+                                       "or, with the local executor, run it here stage by stage.")
+    run.add_argument("config")
+    run.add_argument("--executor", choices=("slurm", "local"), help="override cluster.executor")
+    run.add_argument("--dry-run", action="store_true", help="print every sbatch script; submit nothing")
+    run.set_defaults(func=_run)
+
+    resume = verbs.add_parser("resume", help="re-submit every element whose output is not finished")
+    resume.add_argument("run", metavar="RUN", help="run directory (runs/<name>)")
+    resume.set_defaults(func=_resume)
+
+    retry = verbs.add_parser("retry", help="re-submit failed elements only (capped attempts)")
+    retry.add_argument("run", metavar="RUN")
+    retry.add_argument("--force", action="store_true", help="also retry elements that raised an exception")
+    retry.add_argument("--max-attempts", type=int, default=3)
+    retry.set_defaults(func=_retry)
+
+    cancel = verbs.add_parser("cancel", help="cancel every queued or running job of a run")
+    cancel.add_argument("run", metavar="RUN")
+    cancel.set_defaults(func=_cancel)
+
+
+def _print_outcome(outcome) -> None:
+    for (stage, member, task), job_id in sorted(outcome.submitted.items()):
+        print(f"submitted {stage:<9} {member:<20} {task:<28} {job_id}")
+    for (stage, member, task), why in sorted(outcome.skipped.items()):
+        print(f"not retried {stage} {member} {task}: {why}")
+    if not outcome.submitted and not outcome.skipped:
+        print("nothing to submit: every element is finished, queued or running")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from mft_hpc.controller.operations import start_run
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    loaded = load_config(args.config)
+    outcome = start_run(loaded, executor=args.executor, dry_run=args.dry_run)
+    if outcome.dry_run is not None:
+        print(outcome.dry_run)
+        print(f"# dry run: {len(outcome.submitted)} elements would be submitted; nothing was submitted")
+        return 0
+    _print_outcome(outcome)
+    name = loaded.config.run.name
+    print(f"watch it with: mft-hpc status {loaded.config.run.root}/{name} --watch")
+    return 0
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from mft_hpc.controller.operations import resume
+
+    _print_outcome(resume(args.run))
+    return 0
+
+
+def _retry(args: argparse.Namespace) -> int:
+    from mft_hpc.controller.operations import retry
+
+    _print_outcome(retry(args.run, force=args.force, max_attempts=args.max_attempts))
+    return 0
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    from mft_hpc.controller.operations import cancel
+
+    ids = cancel(args.run)
+    print(f"cancelled {len(ids)} job(s)" + (f": {' '.join(ids)}" if ids else ""))
+    return 0

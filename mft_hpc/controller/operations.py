@@ -1,0 +1,160 @@
+"""`run`, `resume`, `retry` and `cancel`: what the CLI verbs do to a run."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from mft_hpc.config import LoadedConfig
+from mft_hpc.controller.plan import RunPlan, build_plan, resolve_paths
+from mft_hpc.controller.refresh import in_flight, raised_in_our_code, refresh
+from mft_hpc.controller.runfile import executor_of, load_run, write_run
+from mft_hpc.controller.state import CANCELLED, FAILED_STATES, StateChange, StateStore
+from mft_hpc.controller.submit import COLLECT_MEMBER, DagSubmitter, Key, all_keys, descendants, element_specs
+from mft_hpc.errors import UserError
+from mft_hpc.rundir import RunDir
+from mft_hpc.slurm import DryRunLog, SlurmCommands, StatusPoller, Submitter
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+
+
+@dataclass
+class Outcome:
+    submitted: dict[Key, str]
+    skipped: dict[Key, str]      # element -> why it was not (re)submitted
+    dry_run: str | None = None   # the scripts a dry run would have submitted
+
+
+def _prepared(loaded: LoadedConfig, executor: str | None) -> tuple[list, object]:
+    def adjust(config):
+        config = resolve_paths(config)
+        if executor:
+            config = config.model_copy(update={"cluster": config.cluster.model_copy(update={"executor": executor})})
+        return config
+
+    members = [(name, adjust(config)) for name, config in loaded.members]
+    return members, adjust(loaded.config)
+
+
+def _validate(members: list, source: Path) -> None:
+    """Every check that can fail on bad input runs before anything is submitted."""
+    from mft_hpc.train import validate_train_config
+
+    for _, config in members:
+        if config.train.enabled:
+            validate_train_config(config, source)
+    clusters = {config.cluster.model_dump_json() for _, config in members}
+    if len(clusters) > 1:
+        raise UserError(f"{source}: sweep: cluster.* must be equal for every member (one training array)")
+
+
+def _submitter(plan: RunPlan, dry_run: DryRunLog | None = None, commands: SlurmCommands | None = None) -> Submitter:
+    return Submitter(plan.members[0].config.cluster, plan.run.logs, commands=commands, dry_run=dry_run)
+
+
+def _submit(plan: RunPlan, store: StateStore, todo: set[Key], in_flight_ids: dict[Key, str],
+            submitter: Submitter) -> dict[Key, str]:
+    dag = DagSubmitter(plan, store, submitter, in_flight=in_flight_ids)
+    if submitter.dry_run is None and executor_of(plan) == "local":
+        dag.run_local(todo)
+    else:
+        dag.submit_slurm(todo)
+    return dag.submitted
+
+
+def start_run(loaded: LoadedConfig, executor: str | None = None, dry_run: bool = False) -> Outcome:
+    members, written = _prepared(loaded, executor)
+    _validate(members, loaded.source)
+    root = Path(written.run.root) / written.run.name
+    if dry_run:
+        import tempfile
+
+        scratch = RunDir(Path(tempfile.mkdtemp(prefix="mft-hpc-dry-run-")) / written.run.name)
+        plan = build_plan(RunDir.create(scratch.root), members, loaded.is_sweep)
+        log_ = DryRunLog()
+        with StateStore(plan.run.state_db, run=plan.name) as store:
+            store.add_elements(element_specs(plan))
+            submitted = DagSubmitter(plan, store, _submitter(plan, dry_run=log_)).submit_slurm(set(all_keys(plan)))
+        return Outcome(submitted, {}, dry_run=log_.render())
+    if (root / "run.json").exists():
+        raise UserError(f"{root} already exists: continue it with `mft-hpc resume {root}`, "
+                        "or choose another run.name")
+    plan = build_plan(RunDir.create(root), members, loaded.is_sweep)
+    write_run(plan, written, loaded.is_sweep)
+    with StateStore(plan.run.state_db, run=plan.name) as store:
+        store.add_elements(element_specs(plan))
+        todo = {key for key in all_keys(plan) if not plan.is_done(*key)}
+        submitted = _submit(plan, store, todo, {}, _submitter(plan))
+    return Outcome(submitted, {})
+
+
+def _open(root: str | Path) -> tuple[RunPlan, StateStore]:
+    plan = load_run(root)
+    return plan, StateStore(plan.run.state_db, run=plan.name)
+
+
+def refresh_run(root: str | Path, poller: StatusPoller | None = None):
+    plan, store = _open(root)
+    with store:
+        return refresh(plan, store, poller, use_scheduler=executor_of(plan) == "slurm")
+
+
+def _flying(elements) -> dict[Key, str]:
+    return {(e.stage, e.member, e.task): e.slurm_job_id for e in elements if in_flight(e)}
+
+
+def resume(root: str | Path) -> Outcome:
+    """Re-submit every element whose output is not `.done` and that is not queued or running."""
+    plan, store = _open(root)
+    with store:
+        elements = refresh(plan, store, use_scheduler=executor_of(plan) == "slurm")
+        flying = _flying(elements)
+        todo = {key for key in all_keys(plan) if not plan.is_done(*key) and key not in flying}
+        if todo - {("collect", COLLECT_MEMBER, "")} and ("collect", COLLECT_MEMBER, "") not in flying:
+            todo.add(("collect", COLLECT_MEMBER, ""))  # new results: collect again
+        submitted = _submit(plan, store, todo, flying, _submitter(plan)) if todo else {}
+    return Outcome(submitted, {})
+
+
+def retry(root: str | Path, force: bool = False, max_attempts: int = MAX_ATTEMPTS) -> Outcome:
+    """Re-submit failed elements (and what was cancelled because of them), capped per element.
+
+    An element that died of a Python exception in our code is not retried blindly (the same input
+    fails the same way) unless ``force``; node failures, preemption, kills and timeouts are.
+    """
+    plan, store = _open(root)
+    with store:
+        elements = refresh(plan, store, use_scheduler=executor_of(plan) == "slurm")
+        flying = _flying(elements)
+        skipped: dict[Key, str] = {}
+        retry_keys: set[Key] = set()
+        for element in elements:
+            key = (element.stage, element.member, element.task)
+            if element.state not in FAILED_STATES or plan.is_done(*key):
+                continue
+            if element.attempts >= max_attempts:
+                skipped[key] = f"{element.attempts} attempts already (limit {max_attempts})"
+            elif raised_in_our_code(element) and not force:
+                skipped[key] = f"raised an exception ({element.last_error}); fix it, then retry --force"
+            else:
+                retry_keys.add(key)
+        todo = {key for key in retry_keys | descendants(plan, retry_keys)
+                if not plan.is_done(*key) and key not in flying and key not in skipped}
+        submitted = _submit(plan, store, todo, flying, _submitter(plan)) if todo else {}
+    return Outcome(submitted, skipped)
+
+
+def cancel(root: str | Path) -> list[str]:
+    """Cancel every queued or running job of the run (dependents included); returns the ids."""
+    plan, store = _open(root)
+    with store:
+        elements = refresh(plan, store, use_scheduler=executor_of(plan) == "slurm")
+        flying = [e for e in elements if in_flight(e)]
+        ids = sorted({e.slurm_job_id for e in flying})
+        if ids and executor_of(plan) == "slurm":
+            SlurmCommands().cancel(ids)
+        store.update_states(StateChange(e.id, CANCELLED, "cancelled by mft-hpc cancel") for e in flying)
+    return ids

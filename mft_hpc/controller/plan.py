@@ -1,0 +1,126 @@
+"""What a run consists of: per sweep member, where each stage reads and writes, and when it is done.
+
+The plan is derived from the config alone, so `status`, `retry` and `resume` can rebuild it from
+the run directory (``config.yaml``) without the process that submitted the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mft_hpc.config.schema import Config
+from mft_hpc.rundir import RunDir, is_done
+
+# Keys whose values are paths: made absolute at submission, because jobs may run elsewhere.
+_PATH_KEYS = (("model", "path"), ("generate", "benchmarks"), ("evaluate", "image"), ("run", "root"))
+
+
+def resolve_paths(config: Config, base: Path | None = None) -> Config:
+    """A copy of ``config`` with every relative path made absolute against ``base`` (default: cwd)."""
+    base = (base or Path.cwd()).resolve()
+    data = config.model_dump()
+    for section, key in _PATH_KEYS:
+        value = data[section][key]
+        if value:
+            data[section][key] = str((base / value).resolve())
+    data["data"]["paths"] = [str((base / p).resolve()) for p in data["data"]["paths"]]
+    return Config.model_validate(data)
+
+
+def model_name_for(config: Config, member: str, is_sweep: bool) -> str:
+    """The name in ``generations_{model}``: configured, else the run name (+ member in a sweep)."""
+    from mft_hpc.generate.outputs import valid_model_name
+
+    name = config.generate.model_name or (f"{config.run.name}-{member}" if is_sweep else config.run.name)
+    return valid_model_name(name)
+
+
+@dataclass(frozen=True)
+class MemberPlan:
+    name: str
+    config: Config
+    dir: Path
+    model_name: str
+
+    @property
+    def merged_model(self) -> Path:
+        return self.dir / "train" / "merged"
+
+    @property
+    def model_dir(self) -> Path:
+        """What generation loads: the merged fine-tuned model, or the base model without training."""
+        return self.merged_model if self.config.train.enabled else Path(self.config.model.path)
+
+    @property
+    def generate_dir(self) -> Path:
+        return self.dir / "generate"
+
+    @property
+    def generations_dir(self) -> Path:
+        return self.generate_dir / f"generations_{self.model_name}"
+
+    @property
+    def evaluate_dir(self) -> Path:
+        return self.dir / "evaluate"
+
+    @property
+    def tasks(self) -> list[str]:
+        return list(self.config.generate.tasks) if self.config.generate.enabled else []
+
+    @property
+    def eval_tasks(self) -> list[str]:
+        return self.tasks if self.config.evaluate.enabled else []
+
+    def generation_file(self, task: str) -> Path:
+        return self.generations_dir / f"generations_{task}_{self.model_name}.json"
+
+    def metrics_file(self, task: str) -> Path:
+        return self.evaluate_dir / f"metrics_{self.model_name}" / f"metrics_{task}_{self.model_name}.json"
+
+    def output_of(self, stage: str, task: str = "") -> Path:
+        if stage == "train":
+            return self.merged_model
+        if stage == "generate":
+            return self.generation_file(task)
+        if stage == "evaluate":
+            return self.metrics_file(task)
+        raise ValueError(stage)
+
+    def is_done(self, stage: str, task: str = "") -> bool:
+        if stage == "train" and not self.config.train.enabled:
+            return True
+        return is_done(self.output_of(stage, task))
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    run: RunDir
+    members: list[MemberPlan]
+
+    @property
+    def name(self) -> str:
+        return self.members[0].config.run.name
+
+    @property
+    def leaderboard(self) -> Path:
+        return self.run.collect / "leaderboard.json"
+
+    def member(self, name: str) -> MemberPlan:
+        for member in self.members:
+            if member.name == name:
+                return member
+        raise KeyError(name)
+
+    def output_of(self, stage: str, member: str, task: str = "") -> Path:
+        return self.leaderboard if stage == "collect" else self.member(member).output_of(stage, task)
+
+    def is_done(self, stage: str, member: str, task: str = "") -> bool:
+        if stage == "collect":
+            return is_done(self.leaderboard)
+        return self.member(member).is_done(stage, task)
+
+
+def build_plan(run: RunDir, members: list[tuple[str, Config]], is_sweep: bool) -> RunPlan:
+    return RunPlan(run, [MemberPlan(name, config, run.member(name), model_name_for(config, name, is_sweep))
+                         for name, config in members])

@@ -1,0 +1,73 @@
+"""The status engine: bring state.sqlite up to date from `.done` markers and the scheduler.
+
+One batched `squeue` (+ one `sacct` for ids that left the queue) per refresh for all of a run's
+in-flight jobs (mft_hpc.slurm.StatusPoller). Output markers are trusted over the scheduler: an
+element whose output is `.done` is completed whatever Slurm says. An id Slurm no longer knows
+keeps its last state instead of crashing the refresh.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mft_hpc.controller.plan import RunPlan
+from mft_hpc.controller.state import (COMPLETED, FAILED, FAILED_STATES, PLANNED, TERMINAL_STATES, Element,
+                                      StateChange, StateStore, from_slurm_state, last_line)
+from mft_hpc.slurm import StatusPoller
+
+
+def log_error_line(element: Element) -> str | None:
+    """The last line of the element's stderr log: what the dashboard shows for a failure."""
+    if not element.log_path:
+        return None
+    try:
+        text = Path(element.log_path).read_text(errors="replace")[-20000:]
+    except OSError:
+        return None
+    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("srun: ")]
+    return last_line("\n".join(lines[-5:])) if lines else None
+
+
+def raised_in_our_code(element: Element) -> bool:
+    """True when the element died of a Python exception (a bug or bad input: retrying won't help)."""
+    if not element.log_path:
+        return False
+    try:
+        return "Traceback (most recent call last)" in Path(element.log_path).read_text(errors="replace")
+    except OSError:
+        return False
+
+
+def in_flight(element: Element) -> bool:
+    return bool(element.slurm_job_id) and element.state not in TERMINAL_STATES and element.state != PLANNED
+
+
+def refresh(plan: RunPlan, store: StateStore, poller: StatusPoller | None = None,
+            use_scheduler: bool = True) -> list[Element]:
+    elements = store.elements()
+    flying = [e for e in elements if in_flight(e)]
+    slurm_states = {}
+    if use_scheduler and flying:
+        slurm_states = (poller or StatusPoller()).refresh({e.slurm_job_id for e in flying})
+    changes = []
+    for element in elements:
+        if plan.is_done(element.stage, element.member, element.task):
+            if element.state != COMPLETED:
+                changes.append(StateChange(element.id, COMPLETED))
+            continue
+        if element in flying:
+            ours = from_slurm_state(slurm_states.get(element.slurm_job_id, ""))
+            if ours == COMPLETED:  # the scheduler says done, but the output is not: the stage failed
+                changes.append(StateChange(element.id, FAILED,
+                                           log_error_line(element) or "job ended without writing its output"))
+            elif ours and ours != element.state:
+                error = log_error_line(element) if ours in FAILED_STATES else None
+                if ours in FAILED_STATES:
+                    error = f"{slurm_states[element.slurm_job_id]}: {error}" if error else slurm_states[element.slurm_job_id]
+                changes.append(StateChange(element.id, ours, error))
+        elif element.state == COMPLETED:  # output gone (deleted by hand): no longer done
+            changes.append(StateChange(element.id, FAILED, "output missing"))
+    if changes:
+        store.update_states(changes)
+        elements = store.elements()
+    return elements
