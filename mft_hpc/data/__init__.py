@@ -1,0 +1,46 @@
+"""The training data path: jsonl tasks -> validated records -> ChatML tokens -> rows -> batches.
+
+Contract with the trainer (mft_hpc.train):
+
+- ``build_datasets(data_cfg, tokenizer, cache_dir) -> DataBundle``: reads every task of
+  ``data_cfg.paths`` (one task per path), validates each line (UserError listing
+  ``file:line: reason`` unless ``data_cfg.skip_invalid``), tokenizes once into ``cache_dir``
+  (memory-mapped; keyed by tokenizer + data hash; build it on one rank, then the others read it),
+  splits each task (seeded, stable) and rows samples up (pack: best-fit-decreasing per task;
+  padding: one sample per row). ``bundle.train`` / ``bundle.valid`` are ``DatasetSplit`` objects
+  (every row carries one task id: per-task losses come from ``task_ids``);
+  ``bundle.task_names``; ``bundle.stats`` (records, invalid, skipped, truncated, dropped,
+  train/valid packing efficiency, per-task counts).
+- ``make_loader(split, data_cfg, micro_batch_size, rank, world_size, epoch, seed,
+  task_weights=None, start_step=0, shuffle=True)`` -> iterable of batches (``len()`` = batches
+  left), each a dict of torch tensors: ``input_ids`` Long[B,T], ``loss_mask`` Long[B,T]
+  (token-level, unshifted: 1 where the token is a supervised target), ``position_ids``
+  Long[B,T] (restart at 0 per packed sample), ``task_ids`` Long[B], ``attention_mask`` Long[B,T]
+  (1 real, 0 pad), and in pack mode ``segment_ids`` Long[B,T]. ``start_step`` skips batches of
+  the epoch for exact resume. Use ``shuffle=False`` for validation.
+- ``model_inputs(batch, model) -> dict``: kwargs for ``model(**kwargs)`` (input_ids,
+  position_ids, use_cache=False and the attention mask that rules out cross-sample attention for
+  the model's attn_implementation). Compute the loss from logits + ``loss_mask`` (shift by one).
+"""
+
+from mft_hpc.data.attention import block_causal_mask, model_inputs
+from mft_hpc.data.codec import as_codec, load_tokenizer, qwen1_tiktoken
+from mft_hpc.data.dataset import DataBundle, DatasetSplit, DataStats, build_datasets
+from mft_hpc.data.loader import BatchLoader, make_loader
+from mft_hpc.data.render import ChatMLRenderer, Rendered
+
+__all__ = [
+    "BatchLoader",
+    "ChatMLRenderer",
+    "DataBundle",
+    "DataStats",
+    "DatasetSplit",
+    "Rendered",
+    "as_codec",
+    "block_causal_mask",
+    "build_datasets",
+    "load_tokenizer",
+    "make_loader",
+    "model_inputs",
+    "qwen1_tiktoken",
+]
