@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from mft_hpc.config.sections.base import Section
 
@@ -11,6 +12,16 @@ ALL_TASKS = tuple(
     + [f"humanevalfixtests-{lang}" for lang in ("python", "java", "js", "cpp", "go", "rust")]
     + ["mbpp"]
 )
+PromptStyle = Literal["competition", "chatml", "raw"]
+# The name is part of file names the grader splits on '_' (generations_{task}_{model}.json).
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+-]*$")
+GREEDY_ONLY = "decoding is greedy only (the competition requires do_sample=False, num_beams=1, num_return_sequences=1)"
+
+
+def check_model_name(value: str) -> str:
+    if not MODEL_NAME.match(value or ""):
+        raise ValueError(f"bad model name {value!r}: use letters, digits, '.', '+' and '-' only (no '_', '/' or spaces)")
+    return value
 
 
 class GenerateSection(Section):
@@ -20,12 +31,52 @@ class GenerateSection(Section):
     limit: int | None = Field(None, ge=1, description="first N problems per task (a partial run)")
     backend: Literal["hf", "vllm", "exact"] = "hf"
     batch_size: int = Field(32, ge=1)
+    continuous_batching: bool = Field(False, description="hf backend: transformers' generate_batch (paged attention)")
     max_length_generation: int = Field(2000, ge=1, description="prompt + generated tokens, as the harness")
-    prompt_style: Literal["competition", "chatml", "raw"] = "competition"
+    max_new_tokens: int | None = Field(None, ge=1, description="extra cap on generated tokens (default: none, harness rule)")
+    prompt_style: PromptStyle = "competition"
+    prompt_style_per_task: dict[str, PromptStyle] = Field(default_factory=dict, description="task -> style override")
     system_prompt: str | None = None
+    eos: str = Field("<|im_end|>", description="end-of-turn text: a stop word and removed from outputs (--eos)")
+    dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
     shard_size: int | None = Field(None, ge=1)
     model_name: str | None = Field(None, description="name in generations_{model}; default: run name + member")
     # Greedy is the only allowed decoding: these exist so that asking for sampling is a clear error.
     do_sample: Literal[False] = False
     num_beams: Literal[1] = 1
     num_return_sequences: Literal[1] = 1
+    temperature: None = None
+    top_p: None = None
+    top_k: None = None
+
+    @field_validator("do_sample", "num_beams", "num_return_sequences", "temperature", "top_p", "top_k", mode="before")
+    @classmethod
+    def _greedy_only(cls, value: Any, info) -> Any:
+        allowed = {"do_sample": False, "num_beams": 1, "num_return_sequences": 1}.get(info.field_name)
+        if value is not None and not (value == allowed and type(value) is type(allowed)):
+            raise ValueError(f"{info.field_name}={value!r} is not allowed: {GREEDY_ONLY}")
+        return value
+
+    @field_validator("tasks")
+    @classmethod
+    def _known_tasks(cls, value: list[str]) -> list[str]:
+        unknown = [task for task in value if task not in ALL_TASKS]
+        if unknown:
+            raise ValueError(f"unknown task(s) {', '.join(unknown)}; expected some of: {', '.join(ALL_TASKS)}")
+        return value
+
+    @field_validator("prompt_style_per_task")
+    @classmethod
+    def _known_task_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = [task for task in value if task not in ALL_TASKS]
+        if unknown:
+            raise ValueError(f"unknown task(s) {', '.join(unknown)}; expected some of: {', '.join(ALL_TASKS)}")
+        return value
+
+    @field_validator("model_name")
+    @classmethod
+    def _model_name(cls, value: str | None) -> str | None:
+        return None if value is None else check_model_name(value)
+
+    def style_of(self, task: str) -> str:
+        return self.prompt_style_per_task.get(task, self.prompt_style)

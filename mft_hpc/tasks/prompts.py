@@ -1,0 +1,63 @@
+"""Model input text, built exactly as the competition's launch script and harness build it.
+
+harness_spec.md §3: the task prompt (HumanEvalPack ``instruct`` prompt, stripped; MBPP InCoder
+docstring) gets one trailing "\\n" if it lacks one, then ``prefix + prompt + suffix``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from mft_hpc.tasks.registry import check_task, is_fixtests, language_of
+
+PromptStyle = Literal["competition", "chatml", "raw"]
+PROMPT_STYLES = ("competition", "chatml", "raw")
+RUST_MAIN = "fn main(){}\n"
+
+
+def prompt_base(task: str, doc: dict) -> str:
+    """The code the model continues: the docstring'd stub (synthesize) or the bare declaration (fix)."""
+    if not is_fixtests(task):
+        return doc["prompt"]  # already starts with fn main(){} for Rust
+    if language_of(task) == "rust":
+        return RUST_MAIN + doc["declaration"]
+    return doc["declaration"]
+
+
+def task_prompt(task: str, doc: dict) -> str:
+    """The harness's ``task.get_prompt(doc)`` (HumanEvalPack with ``--prompt instruct``)."""
+    if check_task(task) == "mbpp":
+        return f'"""\n{doc["text"]}\n{doc["test_list"][0]}\n"""\n'
+    base = prompt_base(task, doc)
+    if is_fixtests(task):
+        instruction = f'Fix bugs in {doc["entry_point"]}.'
+        context = base + doc["buggy_solution"] + "\n" + doc["test"]
+        text = context + "\n" + instruction  # instruct prompts put the context first
+    else:
+        text = doc["instruction"].strip()
+    return (text + "\n\n" + base).strip()
+
+
+def chatml_wrap(system_prompt: str | None) -> tuple[str, str]:
+    """The launch script's ChatML prefix/suffix; no newline after ``assistant`` (as shipped)."""
+    prefix = f"<|im_start|>system\n{system_prompt or ''}<|im_end|>\n<|im_start|>user\n"
+    return prefix, "<|im_end|>\n<|im_start|>assistant"
+
+
+def prefix_suffix(task: str, style: PromptStyle = "competition", system_prompt: str | None = None) -> tuple[str, str]:
+    """competition: ChatML for mbpp, nothing for HumanEvalPack; chatml: ChatML for all; raw: nothing."""
+    check_task(task)
+    if style == "chatml" or (style == "competition" and task == "mbpp"):
+        return chatml_wrap(system_prompt)
+    if style in PROMPT_STYLES:
+        return "", ""
+    raise ValueError(f"unknown prompt style {style!r}")
+
+
+def model_input(task: str, doc: dict, style: PromptStyle = "competition", system_prompt: str | None = None) -> str:
+    """The exact text fed to the tokenizer."""
+    prompt = task_prompt(task, doc)
+    if not prompt.endswith("\n"):
+        prompt += "\n"
+    prefix, suffix = prefix_suffix(task, style, system_prompt)
+    return prefix + prompt + suffix
