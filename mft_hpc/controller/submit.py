@@ -150,7 +150,6 @@ class DagSubmitter:
         return all(self.plan.is_done(*key) for key in keys)
 
     def run_local(self, todo: set[Key]) -> None:
-        from jobs.generate import generate_element  # noqa: F401  (import check before any work)
         from jobs.pipeline import TrainElement, collect_run, evaluate_tasks, generate_tasks
 
         for member in self.plan.members:
