@@ -16,6 +16,15 @@ from mft_hpc.errors import UserError
 # Verb modules, in the order `mft-hpc --help` lists them. Add one line per new verb module.
 VERB_MODULES = (
     "mft_hpc.cli.config_cmd",
+    "mft_hpc.cli.run_cmd",
+    "mft_hpc.cli.evaluate_cmd",
+    "mft_hpc.cli.container_cmd",
+    "mft_hpc.cli.data_cmd",
+    "mft_hpc.cli.prompts_cmd",
+    "mft_hpc.cli.postprocess_cmd",
+    "mft_hpc.cli.pack_cmd",
+    "mft_hpc.cli.status_cmd",
+    "mft_hpc.cli.logs_cmd",
 )
 
 

@@ -1,0 +1,45 @@
+"""`mft-hpc evaluate`: score a harness-format generations folder in the sandbox."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from types import SimpleNamespace
+
+
+def register(verbs: argparse._SubParsersAction) -> None:
+    parser = verbs.add_parser("evaluate", help="run generated programs in the sandbox and write pass@1 metrics")
+    parser.add_argument("--generations", required=True, help="folder with generations_{task}_{model}.json files")
+    parser.add_argument("--model", required=True, help="model name used in the file names")
+    parser.add_argument("--benchmarks", required=True, help="benchmark data folder (humanevalpack/, mbpp/)")
+    parser.add_argument("--out", required=True, help="output folder; metrics go to OUT/metrics_{model}/")
+    parser.add_argument("--tasks", nargs="+", help="tasks to score (default: every generations file in the folder)")
+    parser.add_argument("--runtime", default="apptainer", choices=["apptainer", "singularity", "bwrap", "host"])
+    parser.add_argument("--image", help="image (.sif; a directory for bwrap); default: the cached build")
+    parser.add_argument("--workers", type=int, help="programs run in parallel (default: available CPUs)")
+    parser.add_argument("--unsafe-host", action="store_true",
+                        help="allow --runtime host: generated code runs WITHOUT isolation")
+    parser.set_defaults(func=_evaluate)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from mft_hpc.errors import UserError
+    from mft_hpc.evaluate.evaluate import evaluate_tasks
+    from mft_hpc.evaluate.generations import discover_tasks
+    from mft_hpc.tasks.registry import TASK_NAMES, check_task
+
+    if args.workers is not None and args.workers < 1:
+        raise UserError("--workers must be at least 1")
+    tasks = [check_task(t) for t in args.tasks] if args.tasks else discover_tasks(args.generations, args.model, TASK_NAMES)
+    cfg = SimpleNamespace(runtime=args.runtime, image=args.image, workers=args.workers, unsafe_host=args.unsafe_host)
+
+    def progress(done: int, total: int) -> None:
+        if done == total or done % 50 == 0:
+            print(f"  {done}/{total} programs", file=sys.stderr)
+
+    scores = evaluate_tasks(args.generations, args.model, tasks, args.benchmarks, args.out, cfg, progress=progress)
+    width = max(len(t) for t in scores)
+    for task, score in scores.items():
+        print(f"{task:<{width}}  pass@1 {score:.4f}")
+    print(f"{'mean':<{width}}  pass@1 {sum(scores.values()) / len(scores):.4f}")
+    return 0

@@ -1,0 +1,148 @@
+"""Evaluate one or more tasks of a generations folder: assemble, run sandboxed, write metrics.
+
+Outputs under ``out_dir`` (the grader's layout plus per-program results):
+    metrics_{model}/metrics_{task}_{model}.json   {"<task>": {"pass@1": x}, "config": {...}}
+    metrics_{model}/results_{task}_{model}.jsonl  one line per problem: index, verdict, reason, seconds
+    metrics_{model}/summary_{model}.json          pass@1 and verdict counts per task
+A task whose metrics file has its ``.done`` marker is skipped on reruns.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from pathlib import Path
+
+from mft_hpc.errors import UserError
+from mft_hpc.evaluate.assemble import program
+from mft_hpc.evaluate.batch import run_jobs
+from mft_hpc.evaluate.generations import generations_path, load_generations
+from mft_hpc.evaluate.languages import job_spec
+from mft_hpc.evaluate.runtime import Runtime, make_runtime
+from mft_hpc.rundir import atomic_open, atomic_write_json, is_done, mark_done
+from mft_hpc.tasks.registry import check_task, load_problems
+
+VERDICTS = ("pass", "fail", "compile_error", "timeout", "oom", "error")
+
+
+def metrics_dir(out_dir: str | Path, model: str) -> Path:
+    return Path(out_dir) / f"metrics_{model}"
+
+
+def metrics_path(out_dir: str | Path, task: str, model: str) -> Path:
+    return metrics_dir(out_dir, model) / f"metrics_{task}_{model}.json"
+
+
+def results_path(out_dir: str | Path, task: str, model: str) -> Path:
+    return metrics_dir(out_dir, model) / f"results_{task}_{model}.jsonl"
+
+
+def default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+def runtime_from_config(eval_cfg) -> Runtime:
+    from mft_hpc.evaluate.image import default_image
+    runtime = getattr(eval_cfg, "runtime", "apptainer")
+    image = getattr(eval_cfg, "image", None)
+    if image is None and runtime in ("apptainer", "singularity"):
+        image = str(default_image())
+    elif image is None and runtime == "bwrap":
+        image = str(default_image(sandbox=True))
+    return make_runtime(runtime, image, getattr(eval_cfg, "unsafe_host", False))
+
+
+def prepare_jobs(generations_dir, model, tasks, benchmarks_dir) -> list[dict]:
+    """Every program of every task, validated before anything runs."""
+    jobs = []
+    for task in tasks:
+        check_task(task)
+        problems = load_problems(benchmarks_dir, task)
+        gens = load_generations(generations_path(generations_dir, task, model), len(problems))
+        for index, (doc, gen) in enumerate(zip(problems, gens)):
+            jobs.append(job_spec(task, index, program(task, doc, gen), len(jobs)))
+    return jobs
+
+
+def evaluate_tasks(generations_dir, model, tasks, benchmarks_dir, out_dir, eval_cfg=None,
+                   runtime: Runtime | None = None, progress=None) -> dict[str, float]:
+    """Evaluate ``tasks`` in one sandbox batch; returns pass@1 per task (finished tasks are read back)."""
+    todo = [t for t in tasks if not is_done(metrics_path(out_dir, t, model))]
+    scores = {t: _read_score(out_dir, t, model) for t in tasks if t not in todo}
+    if todo:
+        jobs = prepare_jobs(generations_dir, model, todo, benchmarks_dir)
+        runtime = runtime or runtime_from_config(eval_cfg)
+        runtime.probe()
+        workers = getattr(eval_cfg, "workers", None) or default_workers()
+        results: dict[int, dict] = {}
+
+        def on_result(record):
+            results[record["id"]] = record
+            if progress:
+                progress(len(results), len(jobs))
+
+        start = time.monotonic()
+        run_jobs(runtime, jobs, workers, on_result)
+        wall = time.monotonic() - start
+        for task in todo:
+            task_jobs = [j for j in jobs if j["task"] == task]
+            scores[task] = _write_task(out_dir, model, task, task_jobs, results, runtime, workers, wall,
+                                       generations_dir, benchmarks_dir)
+    _write_summary(out_dir, model)
+    return {t: scores[t] for t in tasks}
+
+
+def evaluate_task(generations_dir, model, task, benchmarks_dir, out_dir, eval_cfg=None,
+                  runtime: Runtime | None = None) -> float:
+    """The controller's entry point: pass@1 of one task, metrics written under out_dir."""
+    return evaluate_tasks(generations_dir, model, [task], benchmarks_dir, out_dir, eval_cfg, runtime)[task]
+
+
+def _write_task(out_dir, model, task, task_jobs, results, runtime, workers, wall, generations_dir,
+                benchmarks_dir) -> float:
+    rows = []
+    for job in task_jobs:
+        record = results[job["id"]]
+        verdict = record["verdict"] if record["verdict"] in VERDICTS else "error"
+        rows.append({"index": job["index"], "verdict": verdict, "reason": record.get("reason", ""),
+                     "seconds": record.get("seconds", 0.0)})
+    passed = sum(row["verdict"] == "pass" for row in rows)
+    score = passed / len(rows)
+    with atomic_open(results_path(out_dir, task, model)) as handle:
+        for row in rows:
+            handle.write(json.dumps(row) + "\n")
+    config = {"tasks": task, "model": model, "n_samples": 1, "load_generations_path":
+              str(generations_path(generations_dir, task, model)), "benchmarks": str(benchmarks_dir),
+              "metric_output_path": str(metrics_path(out_dir, task, model)), "allow_code_execution": True,
+              "runtime": runtime.name, "image": runtime.image, "workers": workers,
+              "batch_wall_seconds": round(wall, 1)}
+    path = metrics_path(out_dir, task, model)
+    atomic_write_json(path, {task: {"pass@1": score}, "config": config}, indent=2)
+    mark_done(path, {"passed": passed, "total": len(rows)})
+    return score
+
+
+def _read_score(out_dir, task, model) -> float:
+    path = metrics_path(out_dir, task, model)
+    try:
+        return float(json.loads(path.read_text())[task]["pass@1"])
+    except (OSError, KeyError, ValueError, TypeError) as err:
+        raise UserError(f"{path}: finished metrics file is unreadable ({err}); delete it and its .done marker") from None
+
+
+def _write_summary(out_dir, model) -> None:
+    folder = metrics_dir(out_dir, model)
+    tasks = {}
+    for path in sorted(folder.glob(f"results_*_{model}.jsonl")):
+        task = path.name[len("results_"):-len(f"_{model}.jsonl")]
+        if not is_done(metrics_path(out_dir, task, model)):
+            continue
+        verdicts = Counter(json.loads(line)["verdict"] for line in path.read_text().splitlines() if line)
+        total = sum(verdicts.values())
+        tasks[task] = {"pass@1": verdicts["pass"] / total if total else 0.0, "problems": total,
+                       "verdicts": {v: verdicts[v] for v in VERDICTS if verdicts[v]}}
+    mean = sum(t["pass@1"] for t in tasks.values()) / len(tasks) if tasks else None
+    atomic_write_json(folder / f"summary_{model}.json", {"model": model, "tasks": tasks, "mean_pass@1": mean},
+                      indent=2)

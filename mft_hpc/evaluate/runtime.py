@@ -1,0 +1,215 @@
+"""Sandbox runtimes behind one interface: apptainer/singularity, bwrap, host (unsafe).
+
+A runtime turns "start the worker on this scratch dir" into an argv. It is probed once (the
+worker's ``--probe`` run inside the sandbox); a missing isolation feature raises UserError —
+there is never a silent downgrade to weaker isolation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mft_hpc.errors import UserError
+
+WORKER_DIR = Path(__file__).resolve().parent       # bound read-only at /worker
+SANDBOX_UID = 1001                                   # payload uid when apptainer runs as root
+NOBODY = 65534                                       # host uid bwrap runs as when started by root
+MEMORY_PER_WORKER_MB = 3072
+PIDS_PER_WORKER = 256
+CONTAINER_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+def scratch_root() -> Path:
+    """Where batches get their private scratch dirs (tmpfs when available)."""
+    root = Path(os.environ.get("MFT_HPC_SCRATCH", "/dev/shm" if os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()))
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def find_apptainer(name: str) -> str:
+    candidates = [os.environ.get("APPTAINER", ""), shutil.which(name) or "", f"/opt/apptainer/bin/{name}"]
+    for path in candidates:
+        if path and os.access(path, os.X_OK):
+            return path
+    raise UserError(f"runtime {name}: no {name} binary found (PATH, $APPTAINER, /opt/apptainer/bin); "
+                    "install it with containers/install_apptainer.sh or choose --runtime bwrap")
+
+
+def cgroup_limits_usable() -> bool:
+    """Root on a cgroup v1 host (memory + pids controllers) or a v2 unified host."""
+    if os.geteuid() != 0:
+        return False
+    v1 = Path("/sys/fs/cgroup/memory").is_dir() and Path("/sys/fs/cgroup/pids").is_dir()
+    v2 = Path("/sys/fs/cgroup/cgroup.controllers").is_file()
+    return v1 or v2
+
+
+@dataclass
+class Runtime:
+    """Base: ``argv(scratch, workers)`` starts the worker; ``probe()`` checks the isolation."""
+
+    name: str
+    image: str | None = None
+    facts: dict | None = field(default=None, repr=False)
+    worker_dir: Path = WORKER_DIR          # bound read-only at /worker
+    worker_script: str = "worker.py"
+
+    isolated = True
+
+    def argv(self, scratch: Path, workers: int, worker_args: list[str]) -> list[str]:
+        raise NotImplementedError
+
+    def prepare_scratch(self, scratch: Path) -> None:
+        scratch.mkdir(parents=True, exist_ok=True)
+
+    def popen_kwargs(self) -> dict:
+        return {}
+
+    def toolchain(self) -> dict:
+        return {}
+
+    def probe(self) -> dict:
+        """Run the worker's probe once; raise UserError when an isolation feature is missing."""
+        if self.facts is not None:
+            return self.facts
+        with tempfile.TemporaryDirectory(prefix="mft-hpc-probe.", dir=scratch_root()) as tmp:
+            scratch = Path(tmp) / "scratch"
+            self.prepare_scratch(scratch)
+            proc = subprocess.run(self.argv(scratch, 1, ["--probe"]), capture_output=True, text=True,
+                                  timeout=120, **self.popen_kwargs())
+        if proc.returncode != 0:
+            raise UserError(f"runtime {self.name}: the sandbox does not start ({self.image}): "
+                            + (proc.stderr.strip().splitlines() or ["no output"])[-1])
+        facts = json.loads(proc.stdout.strip().splitlines()[-1])
+        if self.isolated:
+            problems = []
+            if facts["interfaces"] != ["lo"]:
+                problems.append(f"network not isolated (interfaces {facts['interfaces']})")
+            if facts["uid"] == 0 and facts["cap_eff"].strip("0"):
+                problems.append("payload runs with capabilities")
+            if facts["writable_root"]:
+                problems.append("image root is writable")
+            if problems:
+                raise UserError(f"runtime {self.name}: missing isolation: {'; '.join(problems)}")
+        self.facts = facts
+        return facts
+
+
+@dataclass
+class ApptainerRuntime(Runtime):
+    """`apptainer exec --containall --no-home --net --network none`, image read-only, private scratch.
+
+    As root: payload dropped to uid SANDBOX_UID without privileges, cgroup memory and pids limits.
+    As a user: user namespace; rlimits inside (the worker sets RLIMIT_AS/NPROC per program).
+    """
+
+    binary: str = ""
+
+    def __post_init__(self):
+        self.binary = self.binary or find_apptainer(self.name)
+        if not self.image or not Path(self.image).exists():
+            raise UserError(f"runtime {self.name}: image {self.image} not found; build it with `mft-hpc container build`")
+
+    def argv(self, scratch, workers, worker_args):
+        cmd = [self.binary, "-q", "exec", "--containall", "--cleanenv", "--no-home", "--no-mount", "bind-paths",
+               "--net", "--network", "none", "--uts", "--hostname", "sandbox",
+               "--pwd", "/scratch", "--bind", f"{scratch}:/scratch:rw", "--bind", f"{self.worker_dir}:/worker:ro",
+               "--env", f"PATH={CONTAINER_PATH}"]
+        if os.geteuid() == 0:
+            cmd += ["--security", f"uid:{SANDBOX_UID},gid:{SANDBOX_UID}", "--no-privs"]
+            if cgroup_limits_usable():
+                cmd += ["--memory", f"{MEMORY_PER_WORKER_MB * workers + 1024}M",
+                        "--pids-limit", str(PIDS_PER_WORKER * workers + 64)]
+        return cmd + [str(self.image), "python3", "-I", f"/worker/{self.worker_script}", "--scratch", "/scratch", *worker_args]
+
+    def prepare_scratch(self, scratch):
+        scratch.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            os.chown(scratch, SANDBOX_UID, SANDBOX_UID)
+
+    def toolchain(self):
+        if os.geteuid() == 0 and not cgroup_limits_usable():
+            return {"nproc": PIDS_PER_WORKER}
+        return {}
+
+
+@dataclass
+class BwrapRuntime(Runtime):
+    """bubblewrap over the image's root filesystem (a directory): same policy as apptainer.
+
+    Namespaces: user (uid 65534, no capabilities), pid, net (only lo), ipc, uts, cgroup; image
+    root read-only, private /tmp, scratch bound read-write. Limits: rlimits set by the worker
+    (RLIMIT_NPROC counts every process of the host uid bwrap runs as: nobody when started by root).
+    """
+
+    binary: str = ""
+
+    def __post_init__(self):
+        self.binary = self.binary or shutil.which("bwrap") or ""
+        if not self.binary:
+            raise UserError("runtime bwrap: bwrap not found (apt-get install bubblewrap)")
+        if not self.image or not Path(self.image).is_dir():
+            raise UserError(f"runtime bwrap: needs an unpacked image directory, got {self.image} "
+                            "(`mft-hpc container build --sandbox`)")
+
+    def argv(self, scratch, workers, worker_args):
+        return [self.binary, "--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534",
+                "--cap-drop", "ALL", "--die-with-parent", "--new-session", "--hostname", "sandbox",
+                "--ro-bind", str(self.image), "/", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+                "--bind", str(scratch), "/scratch", "--ro-bind", str(self.worker_dir), "/worker",
+                "--chdir", "/scratch", "--clearenv", "--setenv", "PATH", CONTAINER_PATH,
+                "--setenv", "LANG", "C.UTF-8", "--setenv", "HOME", "/scratch",
+                "python3", "-I", f"/worker/{self.worker_script}", "--scratch", "/scratch", *worker_args]
+
+    def prepare_scratch(self, scratch):
+        scratch.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            os.chmod(scratch.parent, 0o711)   # a private temp dir: nobody may traverse, not list
+            os.chown(scratch, NOBODY, NOBODY)
+
+    def popen_kwargs(self):
+        # as root, bwrap runs as nobody: the sandbox uid then maps to a real unprivileged uid, for
+        # which RLIMIT_NPROC is enforced (root's processes are exempt, so a fork bomb would be free)
+        if os.geteuid() == 0:
+            return {"user": NOBODY, "group": NOBODY, "extra_groups": []}
+        return {}
+
+    def toolchain(self):
+        return {"nproc": PIDS_PER_WORKER * 4}
+
+
+@dataclass
+class HostRuntime(Runtime):
+    """No isolation at all: only with an explicit --unsafe-host."""
+
+    isolated = False
+
+    def argv(self, scratch, workers, worker_args):
+        return [sys.executable, "-I", str(self.worker_dir / self.worker_script), "--scratch", str(scratch), *worker_args]
+
+    def toolchain(self):
+        # the host's own toolchains: prebuilt Rust crates and a Go cache only where configured
+        names = {"rust_deps": "MFT_HPC_RUST_DEPS", "rust_externs": "MFT_HPC_RUST_EXTERNS", "gocache": "MFT_HPC_GOCACHE"}
+        return {key: os.environ[env] for key, env in names.items() if os.environ.get(env)}
+
+
+def make_runtime(name: str, image: str | None, unsafe_host: bool = False) -> Runtime:
+    if name in ("apptainer", "singularity"):
+        return ApptainerRuntime(name=name, image=image)
+    if name == "bwrap":
+        return BwrapRuntime(name=name, image=image)
+    if name == "host":
+        if not unsafe_host:
+            raise UserError("runtime host runs generated code WITHOUT any isolation; "
+                            "pass --unsafe-host (evaluate.unsafe_host: true) to allow it")
+        print("mft-hpc: WARNING: runtime host: generated programs run on this machine without a sandbox",
+              file=sys.stderr)
+        return HostRuntime(name=name, image=None)
+    raise UserError(f"unknown runtime {name!r}; expected apptainer, singularity, bwrap or host")

@@ -1,0 +1,44 @@
+"""`mft-hpc evaluate` end to end in the real container: grader metrics layout, per-problem
+results, summary, and reruns that skip finished tasks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mft_hpc.cli.main import main
+from mft_hpc.evaluate.canonical import canonical_generation
+from mft_hpc.tasks.registry import load_problems
+
+pytestmark = [pytest.mark.container, pytest.mark.slow]
+TASK = "humanevalsynthesize-js"
+
+
+def test_evaluate_cli_writes_grader_metrics(evaluation_image, benchmarks_dir, tmp_path, capsys):
+    problems = load_problems(benchmarks_dir, TASK)
+    # canonical on even problems, a wrong answer on odd ones; JS/162 (even) is a documented failure
+    gens = [[canonical_generation(TASK, doc)] if i % 2 == 0 else ["function broken() { return 0 }"]
+            for i, doc in enumerate(problems)]
+    gen_dir = tmp_path / "generations_m1"
+    gen_dir.mkdir()
+    (gen_dir / f"generations_{TASK}_m1.json").write_text(json.dumps(gens))
+    args = ["evaluate", "--generations", str(gen_dir), "--model", "m1", "--benchmarks", str(benchmarks_dir),
+            "--out", str(tmp_path / "out"), "--image", str(evaluation_image), "--workers", "2"]
+    assert main(args) == 0
+    folder = tmp_path / "out" / "metrics_m1"
+    metrics = json.loads((folder / f"metrics_{TASK}_m1.json").read_text())
+    assert metrics[TASK]["pass@1"] == pytest.approx(81 / 164)
+    assert metrics["config"]["runtime"] == "apptainer"
+    rows = [json.loads(line) for line in (folder / f"results_{TASK}_m1.jsonl").read_text().splitlines()]
+    assert [r["index"] for r in rows] == list(range(164))
+    assert {r["verdict"] for r in rows[1::2]} == {"fail"}       # the test calls an undefined function
+    assert rows[162]["verdict"] == "fail" and "js-md5" in rows[162]["reason"]
+    assert all(set(r) == {"index", "verdict", "reason", "seconds"} for r in rows)
+    summary = json.loads((folder / "summary_m1.json").read_text())
+    assert summary["tasks"][TASK]["verdicts"] == {"pass": 81, "fail": 83}
+    assert "0.4939" in capsys.readouterr().out
+
+    before = (folder / f"metrics_{TASK}_m1.json").stat().st_mtime_ns
+    assert main(args) == 0                                      # rerun: finished task is skipped
+    assert (folder / f"metrics_{TASK}_m1.json").stat().st_mtime_ns == before

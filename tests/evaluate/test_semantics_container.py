@@ -1,0 +1,36 @@
+"""Execution semantics that decide verdicts exactly as the grader's do (real container)."""
+
+from __future__ import annotations
+
+import pytest
+
+from mft_hpc.evaluate.batch import run_jobs
+
+pytestmark = pytest.mark.container
+
+CASES = [
+    # Python/MBPP are exec()'d with fresh globals: __name__ is not "__main__"
+    ("python", 'if __name__ == "__main__":\n    raise ValueError("never runs")\n', "pass"),
+    ("python", "import sys\nsys.exit(0)\n", "fail"),                  # SystemExit counts as a failure
+    ("python", "x = input()\n", "fail"),                               # stdin is not readable
+    ("python", "import os\nos.remove('x')\n", "fail"),                 # reliability guard
+    ("mbpp", "import numpy as np\nassert np.arange(3).sum() == 3\n", "pass"),
+    ("mbpp", "assert 1 == 2\n", "fail"),
+    ("js", "console.log('debug')\n", "fail"),                         # any output fails
+    ("js", "process.exit(3)\n", "pass"),                               # exit code is ignored
+    ("js", "console.assert(1 === 2)\n", "fail"),                       # prints "Assertion failed"
+    ("java", "public class Main { public static void main(String[] a) { System.exit(0); } }\n", "pass"),
+    ("java", "public class Main { public static void main(String[] a) { throw new AssertionError(); } }\n", "fail"),
+    ("java", "public class Main { public static void main(String[] a) { int x = \"s\"; } }\n", "compile_error"),
+    ("cpp", "#include <cassert>\nint main() { assert(1 == 2); }\n", "fail"),
+    ("cpp", "auto f() { return 1; }\nint main() { return f() - 1; }\n", "compile_error"),  # -std=c++11
+]
+
+
+def test_verdict_rules(apptainer_runtime):
+    jobs = [{"id": i, "lang": lang, "source": source, "timeout": 10.0, "compile_timeout": 60.0}
+            for i, (lang, source, _) in enumerate(CASES)]
+    results = {}
+    run_jobs(apptainer_runtime, jobs, 2, lambda r: results.__setitem__(r["id"], r))
+    got = [(lang, source, results[i]["verdict"]) for i, (lang, source, _) in enumerate(CASES)]
+    assert got == CASES
