@@ -18,10 +18,13 @@ $(STAMP): pyproject.toml requirements/cpu.txt
 
 install: $(STAMP)
 
-# Debian packages the tests need (Slurm cluster, sandbox runtimes); only as root.
-system-deps:
-	@if [ "$$(id -u)" = 0 ]; then bash tests/cluster/install_packages.sh; \
-	else echo "not root: skipping Debian packages (Slurm tests will be skipped)"; fi
+# Debian packages the tests need (Slurm cluster, bubblewrap), Apptainer 1.4 and the evaluation
+# image (cached by definition hash outside the repo); only as root.
+system-deps: install
+	@if [ "$$(id -u)" = 0 ]; then \
+		bash tests/cluster/install_packages.sh && \
+		bash containers/setup.sh $(PY); \
+	else echo "not root: skipping Debian packages, Apptainer and the image (those tests will be skipped)"; fi
 
 test: install system-deps
 	bash tests/cluster/with_cluster.sh $(PY) -m pytest $(PYTEST_ARGS)
@@ -29,8 +32,8 @@ test: install system-deps
 test-fast: install
 	$(PY) -m pytest -m "not slow and not slurm and not container" $(PYTEST_ARGS)
 
-demo: install
-	$(PY) -m mft_hpc.demo
+demo: install system-deps
+	OMP_NUM_THREADS=1 $(PY) -m mft_hpc.demo
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

@@ -39,12 +39,12 @@ def generate_tasks(model_dir: str, tasks: list[str], out_dir: str, gen_cfg, mode
 
 
 def evaluate_tasks(generations_dir: str, model: str, tasks: list[str], benchmarks_dir: str, out_dir: str,
-                   eval_cfg) -> dict[str, float]:
-    """Several tasks in one sandbox batch (one container start)."""
+                   eval_cfg, limit: int | None = None) -> dict[str, float]:
+    """Several tasks in one sandbox batch (one container start); ``limit``: a partial run's problems."""
     _logging()
     from mft_hpc.evaluate import evaluate_tasks as evaluate
 
-    return evaluate(generations_dir, model, tasks, benchmarks_dir, out_dir, eval_cfg)
+    return evaluate(generations_dir, model, tasks, benchmarks_dir, out_dir, eval_cfg, limit=limit)
 
 
 def collect_run(run_root: str) -> dict:

@@ -22,7 +22,14 @@ DEMO_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo-cpu.yaml"
 
 def _runtime() -> tuple[str, str | None]:
     """Apptainer with the built image if possible, else bubblewrap, loudly."""
-    if shutil.which("apptainer"):
+    from mft_hpc.errors import UserError
+    from mft_hpc.evaluate.runtime import find_apptainer
+
+    try:
+        find_apptainer("apptainer")
+    except UserError:
+        pass
+    else:
         from mft_hpc.evaluate.image import build_image
 
         return "apptainer", str(build_image())

@@ -48,3 +48,25 @@ def slurm_cluster() -> None:
         if os.environ.get("MFT_HPC_REQUIRE_SLURM") == "1":
             pytest.fail("MFT_HPC_REQUIRE_SLURM=1 but no Slurm cluster answers `scontrol ping`")
         pytest.skip("no Slurm cluster (run tests/cluster/up.sh as root)")
+
+
+def _apptainer_binary() -> str | None:
+    for path in (os.environ.get("APPTAINER"), shutil.which("apptainer"), "/opt/apptainer/bin/apptainer"):
+        if path and os.access(path, os.X_OK):
+            return path
+    return None
+
+
+@pytest.fixture(scope="session")
+def evaluation_image() -> Path:
+    """The cached evaluation image for the current definition; built here (minutes) when missing."""
+    from mft_hpc.evaluate.image import build_image, default_image
+
+    if _apptainer_binary() is None:
+        if os.environ.get("MFT_HPC_REQUIRE_CONTAINER") == "1":
+            pytest.fail("MFT_HPC_REQUIRE_CONTAINER=1 but apptainer is not installed (containers/install_apptainer.sh)")
+        pytest.skip("apptainer not installed (run containers/install_apptainer.sh as root)")
+    image = default_image()
+    if not image.exists():
+        build_image(image)
+    return image

@@ -16,6 +16,8 @@ def register(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--tasks", nargs="+", help="tasks to score (default: every generations file in the folder)")
     parser.add_argument("--runtime", default="apptainer", choices=["apptainer", "singularity", "bwrap", "host"])
     parser.add_argument("--image", help="image (.sif; a directory for bwrap); default: the cached build")
+    parser.add_argument("--limit", type=int, help="the generations cover only the first N problems per task "
+                        "(a partial run); pass@1 is then over those N")
     parser.add_argument("--workers", type=int, help="programs run in parallel (default: available CPUs)")
     parser.add_argument("--unsafe-host", action="store_true",
                         help="allow --runtime host: generated code runs WITHOUT isolation")
@@ -37,7 +39,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         if done == total or done % 50 == 0:
             print(f"  {done}/{total} programs", file=sys.stderr)
 
-    scores = evaluate_tasks(args.generations, args.model, tasks, args.benchmarks, args.out, cfg, progress=progress)
+    scores = evaluate_tasks(args.generations, args.model, tasks, args.benchmarks, args.out, cfg, progress=progress,
+                            limit=args.limit)
     width = max(len(t) for t in scores)
     for task, score in scores.items():
         print(f"{task:<{width}}  pass@1 {score:.4f}")

@@ -125,7 +125,7 @@ class DagSubmitter:
         eval_jobs = self.submitter.map_array(
             evaluate_tasks, [str(member.generations_dir)] * n, [member.model_name] * n, [[t] for t in eval_tasks],
             [cfg.generate.benchmarks] * n, [str(member.evaluate_dir)] * n, [cfg.evaluate] * n,
-            after=after, name=f"{self.plan.name}-{name}-evaluate", overrides=EVALUATE_OVERRIDES)
+            [cfg.generate.limit] * n, after=after, name=f"{self.plan.name}-{name}-evaluate", overrides=EVALUATE_OVERRIDES)
         self._record([("evaluate", name, t) for t in eval_tasks], eval_jobs)
         return [j.job_id for j in eval_jobs]
 
@@ -167,7 +167,7 @@ class DagSubmitter:
             if ready:
                 self._wait([("evaluate", name, t) for t in ready], self.submitter.submit(
                     evaluate_tasks, str(member.generations_dir), member.model_name, ready, cfg.generate.benchmarks,
-                    str(member.evaluate_dir), cfg.evaluate, name=f"{self.plan.name}-{name}-evaluate"))
+                    str(member.evaluate_dir), cfg.evaluate, cfg.generate.limit, name=f"{self.plan.name}-{name}-evaluate"))
         key = ("collect", COLLECT_MEMBER, "")
         if key in todo:
             self._wait([key], self.submitter.submit(collect_run, str(self.plan.run.root),

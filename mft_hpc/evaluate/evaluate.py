@@ -54,12 +54,18 @@ def runtime_from_config(eval_cfg) -> Runtime:
     return make_runtime(runtime, image, getattr(eval_cfg, "unsafe_host", False))
 
 
-def prepare_jobs(generations_dir, model, tasks, benchmarks_dir) -> list[dict]:
-    """Every program of every task, validated before anything runs."""
+def prepare_jobs(generations_dir, model, tasks, benchmarks_dir, limit: int | None = None) -> list[dict]:
+    """Every program of every task, validated before anything runs.
+
+    ``limit``: the run generated only the first ``limit`` problems of each task (a partial run);
+    the files must then hold exactly that many, and pass@1 is over those problems only.
+    """
     jobs = []
     for task in tasks:
         check_task(task)
         problems = load_problems(benchmarks_dir, task)
+        if limit is not None:
+            problems = problems[:limit]
         gens = load_generations(generations_path(generations_dir, task, model), len(problems))
         for index, (doc, gen) in enumerate(zip(problems, gens)):
             jobs.append(job_spec(task, index, program(task, doc, gen), len(jobs)))
@@ -67,12 +73,12 @@ def prepare_jobs(generations_dir, model, tasks, benchmarks_dir) -> list[dict]:
 
 
 def evaluate_tasks(generations_dir, model, tasks, benchmarks_dir, out_dir, eval_cfg=None,
-                   runtime: Runtime | None = None, progress=None) -> dict[str, float]:
+                   runtime: Runtime | None = None, progress=None, limit: int | None = None) -> dict[str, float]:
     """Evaluate ``tasks`` in one sandbox batch; returns pass@1 per task (finished tasks are read back)."""
     todo = [t for t in tasks if not is_done(metrics_path(out_dir, t, model))]
     scores = {t: _read_score(out_dir, t, model) for t in tasks if t not in todo}
     if todo:
-        jobs = prepare_jobs(generations_dir, model, todo, benchmarks_dir)
+        jobs = prepare_jobs(generations_dir, model, todo, benchmarks_dir, limit)
         runtime = runtime or runtime_from_config(eval_cfg)
         runtime.probe()
         workers = getattr(eval_cfg, "workers", None) or default_workers()
@@ -88,19 +94,20 @@ def evaluate_tasks(generations_dir, model, tasks, benchmarks_dir, out_dir, eval_
         wall = time.monotonic() - start
         for task in todo:
             task_jobs = [j for j in jobs if j["task"] == task]
-            scores[task] = _write_task(out_dir, model, task, task_jobs, results, runtime, workers, wall,
+            scores[task] = _write_task(out_dir, model, task, task_jobs, results, runtime, workers, wall, limit,
                                        generations_dir, benchmarks_dir)
     _write_summary(out_dir, model)
     return {t: scores[t] for t in tasks}
 
 
 def evaluate_task(generations_dir, model, task, benchmarks_dir, out_dir, eval_cfg=None,
-                  runtime: Runtime | None = None) -> float:
+                  runtime: Runtime | None = None, limit: int | None = None) -> float:
     """The controller's entry point: pass@1 of one task, metrics written under out_dir."""
-    return evaluate_tasks(generations_dir, model, [task], benchmarks_dir, out_dir, eval_cfg, runtime)[task]
+    return evaluate_tasks(generations_dir, model, [task], benchmarks_dir, out_dir, eval_cfg, runtime,
+                          limit=limit)[task]
 
 
-def _write_task(out_dir, model, task, task_jobs, results, runtime, workers, wall, generations_dir,
+def _write_task(out_dir, model, task, task_jobs, results, runtime, workers, wall, limit, generations_dir,
                 benchmarks_dir) -> float:
     rows = []
     for job in task_jobs:
@@ -117,7 +124,7 @@ def _write_task(out_dir, model, task, task_jobs, results, runtime, workers, wall
               str(generations_path(generations_dir, task, model)), "benchmarks": str(benchmarks_dir),
               "metric_output_path": str(metrics_path(out_dir, task, model)), "allow_code_execution": True,
               "runtime": runtime.name, "image": runtime.image, "workers": workers,
-              "batch_wall_seconds": round(wall, 1)}
+              "batch_wall_seconds": round(wall, 1), "limit": limit}
     path = metrics_path(out_dir, task, model)
     atomic_write_json(path, {task: {"pass@1": score}, "config": config}, indent=2)
     mark_done(path, {"passed": passed, "total": len(rows)})

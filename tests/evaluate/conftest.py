@@ -1,34 +1,11 @@
-"""Fixtures for the container tests: the real Apptainer and the cached evaluation image."""
+"""Fixtures for the container tests: the real runtimes over the cached evaluation image (tests/conftest.py)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import pytest
-
-
-def _apptainer() -> str | None:
-    for path in (os.environ.get("APPTAINER"), shutil.which("apptainer"), "/opt/apptainer/bin/apptainer"):
-        if path and os.access(path, os.X_OK):
-            return path
-    return None
-
-
-@pytest.fixture(scope="session")
-def evaluation_image() -> Path:
-    """The cached image for the current definition; built here (minutes) when missing."""
-    from mft_hpc.evaluate.image import build_image, default_image
-
-    if _apptainer() is None:
-        if os.environ.get("MFT_HPC_REQUIRE_CONTAINER") == "1":
-            pytest.fail("MFT_HPC_REQUIRE_CONTAINER=1 but apptainer is not installed (containers/install_apptainer.sh)")
-        pytest.skip("apptainer not installed (run containers/install_apptainer.sh as root)")
-    image = default_image()
-    if not image.exists():
-        build_image(image)
-    return image
 
 
 @pytest.fixture(scope="session")
