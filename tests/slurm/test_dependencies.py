@@ -80,6 +80,7 @@ def test_1500_elements_split_against_max_array_size(slurm_cluster, cluster, tmp_
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_1500_elements_all_run(slurm_cluster, cluster, tmp_path):
     # ~5 minutes on the 2-core CI machine: every element is a Slurm batch step + an srun step + a
     # Python start (submitit). %8 uses the whole test cluster (2 nodes x 4 CPUs).
