@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
+import yaml
 from controller_fakes import wait_for_run, write_config
 
 from mft_hpc.config import load_config
 from mft_hpc.controller.operations import cancel, resume, retry, start_run
 from mft_hpc.controller.state import COMPLETED, StateStore
+from mft_hpc.generate.progress import progress_path
+from mft_hpc.generate.rawfile import raw_path, read_raw
 
 TASKS = ["mbpp", "humanevalsynthesize-python"]
 
@@ -54,43 +60,47 @@ def test_dry_run_prints_scripts_and_submits_nothing(tmp_path, tiny_model_dir, be
 @pytest.mark.slurm
 @pytest.mark.slow
 def test_run_reattach_resume_and_retry_after_kill(tmp_path, tiny_model_dir, benchmarks_dir, slurm_cluster):
+    # batch-1 generation of long Java prompts: slow enough to kill the element between two problems
+    victim_task = "humanevalfixtests-java"
     config = generation_only(tmp_path, tiny_model_dir, benchmarks_dir, "gen", limit=3)
-    outcome = start_run(load_config(config))
+    data = yaml.safe_load(config.read_text())
+    data["generate"].update({"tasks": [victim_task, "mbpp"], "backend": "exact", "max_new_tokens": 64,
+                             "max_length_generation": 2000,
+                             "dtype": "float32"})
+    config.write_text(yaml.safe_dump(data))
+    start_run(load_config(config))  # returns once everything is queued: the "controller" is gone after this
     root = tmp_path / "runs" / "gen"
-    gen_ids = {key[2]: job for key, job in outcome.submitted.items() if key[0] == "generate"}
-    assert set(gen_ids) == set(TASKS)
+    out = root / "members" / "main" / "generate"
+    raw = raw_path(out, victim_task)
 
-    # kill -9 the mbpp element's processes as soon as it runs (SIGKILL to its job steps)
-    victim = gen_ids["mbpp"]
-    deadline = time.monotonic() + 120
-    while subprocess.run(["squeue", "-h", "-j", victim, "-o", "%T"], capture_output=True,
-                         text=True).stdout.strip() != "RUNNING":
-        assert time.monotonic() < deadline, "element never started"
-        time.sleep(0.2)
-    time.sleep(1.0)
-    subprocess.run(["scancel", "--signal=KILL", victim], check=True)
+    # a hard kill (kill -9) of the element's process as soon as it has written one problem
+    deadline = time.monotonic() + 300
+    while not read_raw(raw):
+        assert time.monotonic() < deadline, "the element never wrote a problem"
+        time.sleep(0.1)
+    progress = json.loads(progress_path(out, victim_task).read_text())
+    assert "submitit" in Path(f"/proc/{progress['pid']}/cmdline").read_bytes().decode()
+    os.kill(progress["pid"], signal.SIGKILL)
 
-    # the controller process is gone: everything below works from the run directory alone
+    # everything below works from the run directory alone
     elements = wait_for_run(root)
     states = {(e.stage, e.task): e.state for e in elements}
-    assert states[("generate", "humanevalsynthesize-python")] == COMPLETED
-    assert states[("generate", "mbpp")] in ("failed", "cancelled"), states
-    raw = root / "members" / "main" / "generate" / "raw" / "raw_mbpp.jsonl"
-    kept_before = len(raw.read_text().splitlines()) if raw.exists() else 0
+    assert states[("generate", "mbpp")] == COMPLETED
+    assert states[("generate", victim_task)] == "failed", states
+    kept = len(read_raw(raw))
+    assert 1 <= kept < 3
 
     retried = retry(root).submitted
-    assert ("generate", "main", "mbpp") in retried
-    assert ("generate", "main", "humanevalsynthesize-python") not in retried
+    assert ("generate", "main", victim_task) in retried
+    assert ("generate", "main", "mbpp") not in retried
     elements = wait_for_run(root)
-    # after the retry the missing problems (and only they) were generated
-    assert {(e.stage, e.task): e.state for e in elements}[("generate", "mbpp")] == COMPLETED
-    rows = [json.loads(line) for line in raw.read_text().splitlines()]
-    assert sorted(r["index"] for r in rows) == [0, 1, 2]
-    assert len(rows) == 3 and kept_before <= 3
-
+    assert {(e.stage, e.task): e.state for e in elements}[("generate", victim_task)] == COMPLETED
+    assert sorted(read_raw(raw)) == [0, 1, 2]  # the kept problems were not generated again
     with StateStore(root / "state.sqlite") as store:
-        mbpp = [e for e in store.elements(stage="generate") if e.task == "mbpp"][0]
-        assert mbpp.attempts == 2
+        victim = [e for e in store.elements(stage="generate") if e.task == victim_task][0]
+        assert victim.attempts == 2
+        log_text = Path(victim.log_path).read_text()
+    assert f"{kept} already in" in log_text
     # nothing left to do: no duplicate jobs
     assert resume(root).submitted == {}
     assert retry(root).submitted == {}
@@ -99,9 +109,9 @@ def test_run_reattach_resume_and_retry_after_kill(tmp_path, tiny_model_dir, benc
 @pytest.mark.slurm
 def test_cancel_pending_chain_leaves_nothing_queued(tmp_path, tiny_model_dir, benchmarks_dir, slurm_cluster):
     config = generation_only(tmp_path, tiny_model_dir, benchmarks_dir, "cancelme")
-    data = __import__("yaml").safe_load(config.read_text())
+    data = yaml.safe_load(config.read_text())
     data["cluster"]["extra"] = {"hold": True}  # held: the whole chain stays pending
-    config.write_text(__import__("yaml").safe_dump(data))
+    config.write_text(yaml.safe_dump(data))
     outcome = start_run(load_config(config))
     ids = set(outcome.submitted.values())
     cancelled = cancel(tmp_path / "runs" / "cancelme")
