@@ -25,11 +25,12 @@ from mft_hpc.evaluate.assemble import CPP_IMPORTS
 from mft_hpc.evaluate.runtime import Runtime, scratch_root
 
 KILLED_SANDBOX = "the program brought down its sandbox (killed the evaluation worker)"
-# signs that a program was starved by a neighbour rather than wrong on its own
-RESOURCE_MARKERS = ("Resource temporarily unavailable", "unexpectedly panicked", "failed to spawn",
-                    "Cannot allocate memory", "cannot allocate memory", "unable to create native thread",
-                    "pthread_create", "EAGAIN", "out of memory", "OutOfMemoryError", "bad_alloc",
-                    "memory allocation of", "killed (memory limit)", "MemoryError")
+# signs that a program was starved by a neighbour rather than wrong on its own (lower case: Go and
+# Rust print "resource temporarily unavailable", C libraries "Resource temporarily unavailable")
+RESOURCE_MARKERS = ("resource temporarily unavailable", "unexpectedly panicked", "failed to spawn",
+                    "cannot allocate memory", "unable to create native thread", "pthread_create", "eagain",
+                    "out of memory", "outofmemoryerror", "bad_alloc", "memory allocation of",
+                    "killed (memory limit)", "memoryerror")
 # a worker that prints nothing for this long is hung (every job has a bounded timeout)
 SILENCE_LIMIT_S = 900
 
@@ -120,6 +121,7 @@ def run_jobs(runtime: Runtime, jobs: list[dict], workers: int, on_result: Callab
 
 
 def _starved(reason: str) -> bool:
+    reason = reason.lower()
     return any(marker in reason for marker in RESOURCE_MARKERS)
 
 

@@ -59,3 +59,13 @@ def test_missing_image_is_a_clear_error(tmp_path, benchmarks_dir, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
     assert "missing.sif not found" in err or "no apptainer binary found" in err
+
+
+def test_starvation_markers_match_any_case():
+    """Go prints 'resource temporarily unavailable', libc 'Resource temporarily unavailable': both re-run."""
+    from mft_hpc.evaluate.batch import _starved
+
+    assert _starved("go: error obtaining buildID for go tool vet: fork/exec /usr/lib/go-1.19/pkg/tool/"
+                    "linux_amd64/vet: resource temporarily unavailable")
+    assert _starved("BlockingIOError: [Errno 11] Resource temporarily unavailable")
+    assert not _starved("AssertionError: expected 3")
