@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from mft_hpc.config import sweep as sweep_mod
 from mft_hpc.config.schema import Config
-from mft_hpc.config.yaml_lines import key_lines, nearest_line
+from mft_hpc.config.yaml_lines import format_problem, key_lines
 from mft_hpc.errors import ConfigError
 
 # (dotted key, description) of every path that must exist before anything is submitted
@@ -52,11 +52,7 @@ def _suggest(path: tuple) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def _format(source: Path, lines: dict, loc: tuple, message: str) -> str:
-    line = nearest_line(lines, loc)
-    where = f"{source}:{line}" if line else str(source)
-    key = ".".join(str(part) for part in loc) or "<top>"
-    return f"{where}: {key}: {message}"
+_format = format_problem
 
 
 def _validation_problems(source: Path, lines: dict, err: ValidationError, prefix: tuple = ()) -> list[str]:

@@ -37,3 +37,11 @@ def nearest_line(lines: dict[tuple, int], path: tuple) -> int | None:
             return lines[path]
         path = path[:-1]
     return None
+
+
+def format_problem(source, lines: dict[tuple, int], loc: tuple, message: str) -> str:
+    """``file:line: key: reason`` (the line of ``loc`` or its closest ancestor; no file when ``source`` is None)."""
+    line = nearest_line(lines, loc)
+    where = (f"{source}:{line}: " if line else f"{source}: ") if source is not None else ""
+    key = ".".join(str(part) for part in loc) or "<top>"
+    return f"{where}{key}: {message}"

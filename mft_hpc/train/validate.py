@@ -92,16 +92,7 @@ def validate_train_config(config: Config, source: str | Path | None = None) -> N
     problems = _model_problems(config) + _train_problems(config)
     if not problems:
         return
-    lines = {}
-    if source is not None and Path(source).is_file():
-        from mft_hpc.config.yaml_lines import key_lines
+    from mft_hpc.config.yaml_lines import format_problem, key_lines
 
-        lines = key_lines(Path(source).read_text())
-    formatted = []
-    for loc, message in problems:
-        from mft_hpc.config.yaml_lines import nearest_line
-
-        line = nearest_line(lines, loc) if lines else None
-        where = f"{source}:{line}: " if line else (f"{source}: " if source else "")
-        formatted.append(f"{where}{'.'.join(loc)}: {message}")
-    raise ConfigError(formatted)
+    lines = key_lines(Path(source).read_text()) if source is not None and Path(source).is_file() else {}
+    raise ConfigError([format_problem(source or None, lines, loc, message) for loc, message in problems])
