@@ -1,5 +1,6 @@
 # make test: install what is missing (venv, pip extras, Debian packages when root), then run the suite.
 # make demo: the whole pipeline on this machine (local executor).
+# make demo-slurm: the same demo config on the test Slurm cluster (started for it if none answers).
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
@@ -7,7 +8,7 @@ PIP     = $(PY) -m pip
 STAMP   = $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: test test-fast install system-deps demo clean
+.PHONY: test test-fast install system-deps demo demo-slurm clean
 
 $(STAMP): pyproject.toml requirements/cpu.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +35,9 @@ test-fast: install
 
 demo: install system-deps
 	OMP_NUM_THREADS=1 $(PY) -m mft_hpc.demo
+
+demo-slurm: install system-deps
+	OMP_NUM_THREADS=1 bash tests/cluster/with_cluster.sh $(PY) -m mft_hpc.demo --executor slurm
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

@@ -18,8 +18,8 @@ def _logging() -> None:
 class TrainElement(Checkpointable):
     """One sweep member's training (an array element, possibly multi-node).
 
-    On preemption or time limit submitit calls ``checkpoint`` and requeues the same call; training
-    resumes from the member's last complete checkpoint.
+    On preemption or time limit the training checkpoints after the current optimizer step, then
+    submitit calls ``checkpoint`` and requeues the same call, which resumes from that checkpoint.
     """
 
     def __call__(self, config, member_dir: str) -> str:
@@ -29,21 +29,36 @@ class TrainElement(Checkpointable):
         return str(train_member(config, member_dir))
 
 
-def generate_tasks(model_dir: str, tasks: list[str], out_dir: str, gen_cfg, model_name: str,
+def generate_tasks(model_dir: str, elements: list, out_dir: str, gen_cfg, model_name: str,
                    trust_remote_code: bool = False) -> list[dict]:
-    """Several tasks in one job (the local executor: the model is loaded once per task call)."""
+    """Several generation elements in one job (the local executor): each a task name (the whole task)
+    or a ``(task, shard)`` pair; the model is loaded once per element."""
     from jobs.generate import generate_element
 
-    return [generate_element(model_dir, task, out_dir, gen_cfg, None, model_name, trust_remote_code)
-            for task in tasks]
+    pairs = [(item, None) if isinstance(item, str) else tuple(item) for item in elements]
+    return [generate_element(model_dir, task, out_dir, gen_cfg, shard, model_name, trust_remote_code)
+            for task, shard in pairs]
 
 
 def evaluate_tasks(generations_dir: str, model: str, tasks: list[str], benchmarks_dir: str, out_dir: str,
-                   eval_cfg, limit: int | None = None) -> dict[str, float]:
-    """Several tasks in one sandbox batch (one container start); ``limit``: a partial run's problems."""
+                   eval_cfg, limit: int | None = None, gen_cfg=None) -> dict[str, float]:
+    """Several tasks in one sandbox batch (one container start); ``limit``: a partial run's problems.
+
+    With ``gen_cfg``, a sharded task whose shards are all done but whose merge never happened (the
+    last shard died between its raw file and the generations file) is merged here first.
+    """
     _logging()
     from mft_hpc.evaluate import evaluate_tasks as evaluate
 
+    if gen_cfg is not None:
+        from mft_hpc.generate import finalize_task
+        from mft_hpc.generate.outputs import generations_path
+        from mft_hpc.rundir import is_done
+
+        generate_dir = Path(generations_dir).parent  # generations_{model}/ lies in the stage directory
+        for task in tasks:
+            if not is_done(generations_path(generate_dir, task, model)):
+                finalize_task(generate_dir, task, gen_cfg, model)
     return evaluate(generations_dir, model, tasks, benchmarks_dir, out_dir, eval_cfg, limit=limit)
 
 

@@ -14,7 +14,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
                                        "or, with the local executor, run it here stage by stage.")
     run.add_argument("config")
     run.add_argument("--executor", choices=("slurm", "local"), help="override cluster.executor")
-    run.add_argument("--dry-run", action="store_true", help="print every sbatch script; submit nothing")
+    run.add_argument("--dry-run", action="store_true", help="print every sbatch script and sandbox command; submit nothing")
     run.set_defaults(func=_run)
 
     resume = verbs.add_parser("resume", help="re-submit every element whose output is not finished")
@@ -33,10 +33,12 @@ def register(verbs: argparse._SubParsersAction) -> None:
 
 
 def _print_outcome(outcome) -> None:
-    for (stage, member, task), job_id in sorted(outcome.submitted.items()):
+    for key, job_id in sorted(outcome.submitted.items()):
+        stage, member, task = key[:3]
+        task += f" shard {key[3]}" if len(key) > 3 else ""  # (stage, member, task, shard): one shard of a task
         print(f"submitted {stage:<9} {member:<20} {task:<28} {job_id}")
-    for (stage, member, task), why in sorted(outcome.skipped.items()):
-        print(f"not retried {stage} {member} {task}: {why}")
+    for key, why in sorted(outcome.skipped.items()):
+        print(f"not retried {' '.join(map(str, key))}: {why}")
     if not outcome.submitted and not outcome.skipped:
         print("nothing to submit: every element is finished, queued or running")
 

@@ -13,7 +13,7 @@ from mft_hpc.controller.runfile import executor_of, load_run, write_run
 from mft_hpc.controller.state import CANCELLED, FAILED_STATES, StateChange, StateStore
 from mft_hpc.controller.submit import COLLECT_MEMBER, DagSubmitter, Key, all_keys, descendants, element_specs
 from mft_hpc.errors import UserError
-from mft_hpc.rundir import RunDir
+from mft_hpc.rundir import RunDir, clear_done
 from mft_hpc.slurm import DryRunLog, SlurmCommands, StatusPoller, Submitter
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,8 @@ def _submitter(plan: RunPlan, dry_run: DryRunLog | None = None, commands: SlurmC
 
 def _submit(plan: RunPlan, store: StateStore, todo: set[Key], in_flight_ids: dict[Key, str],
             submitter: Submitter) -> dict[Key, str]:
+    if ("collect", COLLECT_MEMBER, "") in todo:
+        clear_done(plan.leaderboard)  # it predates the results being (re)made: never let it look finished
     dag = DagSubmitter(plan, store, submitter, in_flight=in_flight_ids)
     if submitter.dry_run is None and executor_of(plan) == "local":
         dag.run_local(todo)
@@ -77,8 +79,9 @@ def start_run(loaded: LoadedConfig, executor: str | None = None, dry_run: bool =
         log_ = DryRunLog()
         with StateStore(plan.run.state_db, run=plan.name) as store:
             store.add_elements(element_specs(plan))
-            submitted = DagSubmitter(plan, store, _submitter(plan, dry_run=log_)).submit_slurm(set(all_keys(plan)))
-        return Outcome(submitted, {}, dry_run=log_.render())
+            dag = DagSubmitter(plan, store, _submitter(plan, dry_run=log_))
+            submitted = dag.submit_slurm(set(all_keys(plan)))
+        return Outcome(submitted, {}, dry_run="\n".join(filter(None, [log_.render(), dag.render_sandbox_commands()])))
     if (root / "run.json").exists():
         raise UserError(f"{root} already exists: continue it with `mft-hpc resume {root}`, "
                         "or choose another run.name")
@@ -102,8 +105,16 @@ def refresh_run(root: str | Path, poller: StatusPoller | None = None):
         return refresh(plan, store, poller, use_scheduler=executor_of(plan) == "slurm")
 
 
-def _flying(elements) -> dict[Key, str]:
-    return {(e.stage, e.member, e.task): e.slurm_job_id for e in elements if in_flight(e)}
+def _flying(plan: RunPlan, elements) -> dict[Key, str]:
+    return {plan.key_of(e): e.slurm_job_id for e in elements if in_flight(e)}
+
+
+def _with_collect(todo: set[Key], flying: dict[Key, str]) -> set[Key]:
+    """``todo`` plus the collect job when it brings new results: a leaderboard written before them is stale."""
+    collect = ("collect", COLLECT_MEMBER, "")
+    if todo - {collect} and collect not in flying:
+        return todo | {collect}
+    return todo
 
 
 def resume(root: str | Path) -> Outcome:
@@ -111,10 +122,8 @@ def resume(root: str | Path) -> Outcome:
     plan, store = _open(root)
     with store:
         elements = refresh(plan, store, use_scheduler=executor_of(plan) == "slurm")
-        flying = _flying(elements)
-        todo = {key for key in all_keys(plan) if not plan.is_done(*key) and key not in flying}
-        if todo - {("collect", COLLECT_MEMBER, "")} and ("collect", COLLECT_MEMBER, "") not in flying:
-            todo.add(("collect", COLLECT_MEMBER, ""))  # new results: collect again
+        flying = _flying(plan, elements)
+        todo = _with_collect({key for key in all_keys(plan) if not plan.is_done(*key) and key not in flying}, flying)
         submitted = _submit(plan, store, todo, flying, _submitter(plan)) if todo else {}
     return Outcome(submitted, {})
 
@@ -128,11 +137,11 @@ def retry(root: str | Path, force: bool = False, max_attempts: int = MAX_ATTEMPT
     plan, store = _open(root)
     with store:
         elements = refresh(plan, store, use_scheduler=executor_of(plan) == "slurm")
-        flying = _flying(elements)
+        flying = _flying(plan, elements)
         skipped: dict[Key, str] = {}
         retry_keys: set[Key] = set()
         for element in elements:
-            key = (element.stage, element.member, element.task)
+            key = plan.key_of(element)
             if element.state not in FAILED_STATES or plan.is_done(*key):
                 continue
             if element.attempts >= max_attempts:
@@ -141,8 +150,8 @@ def retry(root: str | Path, force: bool = False, max_attempts: int = MAX_ATTEMPT
                 skipped[key] = f"raised an exception ({element.last_error}); fix it, then retry --force"
             else:
                 retry_keys.add(key)
-        todo = {key for key in retry_keys | descendants(plan, retry_keys)
-                if not plan.is_done(*key) and key not in flying and key not in skipped}
+        todo = _with_collect({key for key in retry_keys | descendants(plan, retry_keys)
+                              if not plan.is_done(*key) and key not in flying and key not in skipped}, flying)
         submitted = _submit(plan, store, todo, flying, _submitter(plan)) if todo else {}
     return Outcome(submitted, skipped)
 

@@ -2,6 +2,9 @@
 
 The plan is derived from the config alone, so `status`, `retry` and `resume` can rebuild it from
 the run directory (``config.yaml``) without the process that submitted the run.
+
+An element is named by a key: ``(stage, member, task)`` (task ``''`` for train and collect), or
+``(stage, member, task, shard)`` for one shard of a generation task split by ``generate.shard_size``.
 """
 
 from __future__ import annotations
@@ -10,7 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mft_hpc.config.schema import Config
+from mft_hpc.generate.rawfile import raw_path
+from mft_hpc.generate.shards import n_shards, task_size
 from mft_hpc.rundir import RunDir, is_done
+
+Key = tuple  # (stage, member, task) or (stage, member, task, shard): see the module docstring
 
 # Keys whose values are paths: made absolute at submission, because jobs may run elsewhere.
 _PATH_KEYS = (("model", "path"), ("generate", "benchmarks"), ("evaluate", "image"), ("run", "root"))
@@ -72,25 +79,39 @@ class MemberPlan:
     def eval_tasks(self) -> list[str]:
         return self.tasks if self.config.evaluate.enabled else []
 
+    def shard_count(self, task: str) -> int:
+        """Generation elements of ``task``: 1 (one element, the whole task) or its number of shards."""
+        gen = self.config.generate
+        return n_shards(task_size(task, gen.limit), gen.shard_size)
+
+    def generate_keys(self, task: str | None = None) -> list[Key]:
+        """The generation elements of one task (or of all tasks, in task order)."""
+        tasks = self.tasks if task is None else [task]
+        return [("generate", self.name, t) if self.shard_count(t) == 1 else ("generate", self.name, t, k)
+                for t in tasks for k in range(self.shard_count(t))]
+
     def generation_file(self, task: str) -> Path:
         return self.generations_dir / f"generations_{task}_{self.model_name}.json"
 
     def metrics_file(self, task: str) -> Path:
         return self.evaluate_dir / f"metrics_{self.model_name}" / f"metrics_{task}_{self.model_name}.json"
 
-    def output_of(self, stage: str, task: str = "") -> Path:
+    def output_of(self, stage: str, task: str = "", shard: int | None = None) -> Path:
         if stage == "train":
             return self.merged_model
         if stage == "generate":
-            return self.generation_file(task)
+            return self.generation_file(task) if shard is None else raw_path(self.generate_dir, task, shard)
         if stage == "evaluate":
             return self.metrics_file(task)
         raise ValueError(stage)
 
-    def is_done(self, stage: str, task: str = "") -> bool:
+    def is_done(self, stage: str, task: str = "", shard: int | None = None) -> bool:
+        """A shard is done when its raw file is, or when the whole task is (its generations file)."""
         if stage == "train" and not self.config.train.enabled:
             return True
-        return is_done(self.output_of(stage, task))
+        if shard is not None and is_done(self.generation_file(task)):
+            return True
+        return is_done(self.output_of(stage, task, shard))
 
 
 @dataclass(frozen=True)
@@ -112,13 +133,20 @@ class RunPlan:
                 return member
         raise KeyError(name)
 
-    def output_of(self, stage: str, member: str, task: str = "") -> Path:
-        return self.leaderboard if stage == "collect" else self.member(member).output_of(stage, task)
+    def output_of(self, stage: str, member: str, task: str = "", shard: int | None = None) -> Path:
+        return self.leaderboard if stage == "collect" else self.member(member).output_of(stage, task, shard)
 
-    def is_done(self, stage: str, member: str, task: str = "") -> bool:
+    def is_done(self, stage: str, member: str, task: str = "", shard: int | None = None) -> bool:
         if stage == "collect":
             return is_done(self.leaderboard)
-        return self.member(member).is_done(stage, task)
+        return self.member(member).is_done(stage, task, shard)
+
+    def key_of(self, element) -> Key:
+        """The key of a state-store element (its ``element`` column is the shard of a sharded task)."""
+        key = (element.stage, element.member, element.task)
+        if element.stage == "generate" and self.member(element.member).shard_count(element.task) > 1:
+            return key + (element.element,)
+        return key
 
 
 def build_plan(run: RunDir, members: list[tuple[str, Config]], is_sweep: bool) -> RunPlan:

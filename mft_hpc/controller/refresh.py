@@ -51,7 +51,7 @@ def refresh(plan: RunPlan, store: StateStore, poller: StatusPoller | None = None
         slurm_states = (poller or StatusPoller()).refresh({e.slurm_job_id for e in flying})
     changes = []
     for element in elements:
-        if plan.is_done(element.stage, element.member, element.task):
+        if plan.is_done(*plan.key_of(element)):
             if element.state != COMPLETED:
                 changes.append(StateChange(element.id, COMPLETED))
             continue

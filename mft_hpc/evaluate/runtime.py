@@ -26,9 +26,14 @@ PIDS_PER_WORKER = 256
 CONTAINER_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
+def scratch_base() -> Path:
+    """Where batches get their private scratch dirs (tmpfs when available); not created here."""
+    return Path(os.environ.get("MFT_HPC_SCRATCH", "/dev/shm" if os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()))
+
+
 def scratch_root() -> Path:
-    """Where batches get their private scratch dirs (tmpfs when available)."""
-    root = Path(os.environ.get("MFT_HPC_SCRATCH", "/dev/shm" if os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()))
+    """scratch_base(), created if missing."""
+    root = scratch_base()
     root.mkdir(parents=True, exist_ok=True)
     return root
 
@@ -213,3 +218,17 @@ def make_runtime(name: str, image: str | None, unsafe_host: bool = False) -> Run
               file=sys.stderr)
         return HostRuntime(name=name, image=None)
     raise UserError(f"unknown runtime {name!r}; expected apptainer, singularity, bwrap or host")
+
+
+def evaluation_argv(eval_cfg, workers: int) -> list[str]:
+    """The argv an evaluation element starts its sandbox with, rendered without running anything.
+
+    Exactly what mft_hpc.evaluate.batch runs for a batch of ``workers`` parallel programs (image,
+    binds, no network, limits as this machine's uid and cgroups allow), except the scratch
+    directory: a fresh temporary directory per batch, shown here as ``mft-hpc-eval.XXXXXXXX``.
+    Raises UserError where the element would fail to start the sandbox (no binary, no image).
+    """
+    from mft_hpc.evaluate.evaluate import runtime_from_config
+
+    scratch = scratch_base() / "mft-hpc-eval.XXXXXXXX" / "scratch"
+    return runtime_from_config(eval_cfg).argv(scratch, workers, [])

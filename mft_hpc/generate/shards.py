@@ -5,6 +5,14 @@ from __future__ import annotations
 import math
 
 
+def task_size(task: str, limit: int | None = None) -> int:
+    """Problems a run generates for ``task`` without reading the data (load_problems checks these sizes)."""
+    from mft_hpc.tasks.registry import HUMANEVALPACK_SIZE, MBPP_FIRST_TASK_ID, MBPP_LAST_TASK_ID, check_task
+
+    total = MBPP_LAST_TASK_ID - MBPP_FIRST_TASK_ID + 1 if check_task(task) == "mbpp" else HUMANEVALPACK_SIZE
+    return total if limit is None else min(limit, total)
+
+
 def n_shards(total: int, shard_size: int | None) -> int:
     """1 means "not sharded" (the element handles the whole task)."""
     if not shard_size or total <= shard_size:

@@ -2,12 +2,16 @@
 
 Works degraded when accounting is disabled (sacct exits non-zero with "accounting storage is
 disabled"): states then come from squeue only, and ids that left the queue read ``UNKNOWN``.
+While slurmctld is unreachable (restarting: clients retry for MessageTimeout, then fail) or a
+command hangs past its timeout, squeue lists nothing and states come from sacct (slurmdbd); a
+refresh never raises for it, the next one simply asks again.
 Finished states are cached, so finished jobs cost no further calls. The poller backs off
 (2 s doubling to 60 s) while nothing changes.
 """
 
 from __future__ import annotations
 
+import subprocess
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -21,11 +25,20 @@ UNKNOWN = "UNKNOWN"
 ACCOUNTING_DISABLED = "accounting storage is disabled"
 
 
+def _answer(commands: SlurmCommands, *argv: str) -> subprocess.CompletedProcess | None:
+    """The command's answer, or None when it hung past ``commands.timeout_s`` (no answer this time)."""
+    try:
+        return commands.run(*argv)
+    except subprocess.TimeoutExpired:
+        return None
+
+
 def squeue_states(commands: SlurmCommands, masters: list[str]) -> dict[str, str]:
     # -t all: slurmctld still lists finished jobs for MinJobAge, fresher than lagging accounting.
-    # squeue fails with "Invalid job id specified" when every id has left slurmctld: none listed.
-    done = commands.run("squeue", "-h", "-t", "all", "-o", "%i|%T", "-j", ",".join(masters))
-    return parse_state_lines(done.stdout) if done.returncode == 0 else {}
+    # squeue fails with "Invalid job id specified" when every id has left slurmctld, and with
+    # "Unable to contact slurm controller" while it is down: none listed either way.
+    done = _answer(commands, "squeue", "-h", "-t", "all", "-o", "%i|%T", "-j", ",".join(masters))
+    return parse_state_lines(done.stdout) if done is not None and done.returncode == 0 else {}
 
 
 @dataclass
@@ -41,9 +54,10 @@ class StatusPoller:
     last: dict[str, str] = field(default_factory=dict)
 
     def _sacct_states(self, masters: list[str]) -> dict[str, str]:
-        done = self.commands.run("sacct", "-X", "-n", "-P", "-o", "JobID,State",
-                                 "--starttime", self.since.strftime("%Y-%m-%dT%H:%M:%S"),
-                                 "-j", ",".join(masters))
+        done = _answer(self.commands, "sacct", "-X", "-n", "-P", "-o", "JobID,State",
+                       "--starttime", self.since.strftime("%Y-%m-%dT%H:%M:%S"), "-j", ",".join(masters))
+        if done is None:
+            return {}
         return self.read_sacct(done.returncode, done.stdout, done.stderr)
 
     def read_sacct(self, returncode: int, stdout: str, stderr: str) -> dict[str, str]:

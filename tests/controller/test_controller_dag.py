@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from controller_fakes import wait_for_run, write_config
+from controller_helpers import wait_for_run, write_config
 
 from mft_hpc.config import load_config
 from mft_hpc.controller.operations import cancel, resume, retry, start_run
@@ -45,14 +46,27 @@ def slurm_job_names() -> set[str]:
 
 
 @pytest.mark.slurm
-def test_dry_run_prints_scripts_and_submits_nothing(tmp_path, tiny_model_dir, benchmarks_dir, slurm_cluster):
+@pytest.mark.container
+def test_dry_run_prints_scripts_and_submits_nothing(tmp_path, tiny_model_dir, benchmarks_dir, slurm_cluster,
+                                                    evaluation_image):
     config = generation_only(tmp_path, tiny_model_dir, benchmarks_dir, "dry")
+    data = yaml.safe_load(config.read_text())
+    data["evaluate"] = {"enabled": True, "runtime": "apptainer", "image": str(evaluation_image)}
+    config.write_text(yaml.safe_dump(data))
     result = subprocess.run([sys.executable, "-m", "mft_hpc", "run", str(config), "--dry-run"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count("#!/bin/bash") == 2  # generation array + collect
+    assert result.stdout.count("#!/bin/bash") == 3  # generation array + evaluation array + collect
     assert "#SBATCH --array=0-1%" in result.stdout
-    assert "#SBATCH --dependency=afterany:DRY1" in result.stdout
+    assert "#SBATCH --dependency=aftercorr:DRY1" in result.stdout
+    assert "#SBATCH --dependency=afterany:DRY2" in result.stdout
+    # the sandbox command of each evaluation element, shell-quoted: the image, no network
+    commands = [shlex.split(line) for line in result.stdout.splitlines() if "apptainer" in line.split(" ", 1)[0]]
+    assert len(commands) == 2, result.stdout
+    for argv in commands:
+        assert argv[1:3] == ["-q", "exec"] and str(evaluation_image) in argv
+        assert "--containall" in argv and argv[argv.index("--network") + 1] == "none"
+    assert "# evaluate/main/mbpp  (DRY2_0)" in result.stdout
     assert not (tmp_path / "runs" / "dry").exists()
     assert not {n for n in slurm_job_names() if n.startswith("dry-")}
 
@@ -90,10 +104,14 @@ def test_run_reattach_resume_and_retry_after_kill(tmp_path, tiny_model_dir, benc
     kept = len(read_raw(raw))
     assert 1 <= kept < 3
 
+    leaderboard = root / "collect" / "leaderboard.json"
+    stale = leaderboard.stat().st_mtime_ns   # collect ran afterany, without the victim's problems
     retried = retry(root).submitted
     assert ("generate", "main", victim_task) in retried
     assert ("generate", "main", "mbpp") not in retried
+    assert ("collect", "_run", "") in retried   # new results: the leaderboard is rewritten
     elements = wait_for_run(root)
+    assert leaderboard.stat().st_mtime_ns > stale
     assert {(e.stage, e.task): e.state for e in elements}[("generate", victim_task)] == COMPLETED
     assert sorted(read_raw(raw)) == [0, 1, 2]  # the kept problems were not generated again
     with StateStore(root / "state.sqlite") as store:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from controller_fakes import wait_for_run, write_config
+from controller_helpers import wait_for_run, write_config
 
 from mft_hpc.config import load_config
 from mft_hpc.config.sections.generate import ALL_TASKS
