@@ -40,6 +40,18 @@ def generate_tasks(model_dir: str, elements: list, out_dir: str, gen_cfg, model_
             for task, shard in pairs]
 
 
+def merge_finished_shards(generate_dir: Path, tasks: list[str], gen_cfg, model: str) -> None:
+    """Write the generations file of each task whose shards are all done but never merged (the last
+    shard died between its raw file and the merge); a no-op for merged or unfinished tasks."""
+    from mft_hpc.generate import finalize_task
+    from mft_hpc.generate.outputs import generations_path
+    from mft_hpc.rundir import is_done
+
+    for task in tasks:
+        if not is_done(generations_path(generate_dir, task, model)):
+            finalize_task(generate_dir, task, gen_cfg, model)
+
+
 def evaluate_tasks(generations_dir: str, model: str, tasks: list[str], benchmarks_dir: str, out_dir: str,
                    eval_cfg, limit: int | None = None, gen_cfg=None) -> dict[str, float]:
     """Several tasks in one sandbox batch (one container start); ``limit``: a partial run's problems.
@@ -51,14 +63,7 @@ def evaluate_tasks(generations_dir: str, model: str, tasks: list[str], benchmark
     from mft_hpc.evaluate import evaluate_tasks as evaluate
 
     if gen_cfg is not None:
-        from mft_hpc.generate import finalize_task
-        from mft_hpc.generate.outputs import generations_path
-        from mft_hpc.rundir import is_done
-
-        generate_dir = Path(generations_dir).parent  # generations_{model}/ lies in the stage directory
-        for task in tasks:
-            if not is_done(generations_path(generate_dir, task, model)):
-                finalize_task(generate_dir, task, gen_cfg, model)
+        merge_finished_shards(Path(generations_dir).parent, tasks, gen_cfg, model)
     return evaluate(generations_dir, model, tasks, benchmarks_dir, out_dir, eval_cfg, limit=limit)
 
 
@@ -72,6 +77,8 @@ def collect_run(run_root: str) -> dict:
     from mft_hpc.submission.pack import pack_run
 
     plan = load_run(Path(run_root))
+    for member in plan.members:  # without an evaluation stage nothing else would merge them
+        merge_finished_shards(member.generate_dir, member.tasks, member.config.generate, member.model_name)
     board = write_leaderboard(run_root)
     packed, problems = {}, {}
     for member in plan.members:

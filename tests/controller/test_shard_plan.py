@@ -196,3 +196,27 @@ def test_evaluation_element_merges_shards_whose_merge_never_happened(tmp_path, b
     assert is_done(member.generation_file("mbpp"))
     generations = json.loads(member.generation_file("mbpp").read_text())
     assert len(generations) == 4 and all("return" in entry[0] for entry in generations)
+
+
+def test_collect_merges_shards_when_no_evaluation_stage_would(tmp_path, benchmarks_dir):
+    """Generation only: the last shard died before merging; collect writes the generations file."""
+    from jobs.pipeline import collect_run
+    from mft_hpc.controller.runfile import write_run
+    from mft_hpc.rundir import is_done
+
+    plan = plan_for(tmp_path, evaluate=False, limit=4, shard_size=2, benchmarks=str(benchmarks_dir))
+    member = plan.member("main")
+    write_run(plan, member.config, False)
+    for shard, indices in ((0, (0, 1)), (1, (2, 3))):
+        path = raw_path(member.generate_dir, "mbpp", shard)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(json.dumps({"task": "mbpp", "index": i, "completion": f"def f():\n    return {i}\n",
+                                            "finish_reason": "stop", "n_tokens": 3}) + "\n" for i in indices))
+        mark_done(path)
+    raw_path(member.generate_dir, "humanevalsynthesize-python", 0).write_text("")  # one shard of two, unfinished
+
+    collect_run(str(plan.run.root))
+    assert is_done(member.generation_file("mbpp"))
+    assert len(json.loads(member.generation_file("mbpp").read_text())) == 4
+    assert not member.generation_file("humanevalsynthesize-python").exists()
+    assert is_done(plan.leaderboard)
