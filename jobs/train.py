@@ -3,8 +3,9 @@
 ``submit_training`` validates every member before submitting anything, then submits one array
 (``submit_array``) with one element per member; each element runs ``TrainJob`` in every task
 (nodes × tasks_per_node), and the job function itself sets up the process group. On preemption or
-time limit submitit calls ``checkpoint`` (Checkpointable): the job is requeued with the same
-callable, which resumes from the member's last complete checkpoint.
+time limit (Slurm's USR2) the training saves a checkpoint after the current optimizer step, then
+submitit calls ``checkpoint`` (Checkpointable) and requeues the job with the same callable, which
+resumes from that checkpoint (``mft_hpc.train.preemption``).
 
     python -m jobs.train CONFIG [--dry-run]
 """

@@ -2,7 +2,8 @@
 
 Every rank writes into ``.tmp-step_N``; after a barrier rank 0 renames it to ``step_N`` and writes
 ``step_N.done`` last, so an interrupted save never looks finished. The last ``keep_last`` and the
-best checkpoint are kept; ``history.jsonl`` records each completed save.
+best checkpoint are kept; ``history.jsonl`` records each completed save and why (periodic, best,
+final, requeue-signal, term-signal).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class Checkpoints:
             if path.is_dir() and not is_done(path):
                 shutil.rmtree(path, ignore_errors=True)
 
-    def save(self, accelerator, model, state: TrainerState, keep_last: int) -> Path:
+    def save(self, accelerator, model, state: TrainerState, keep_last: int, reason: str = "periodic") -> Path:
         final = self.path(state.step)
         tmp = self.root / f".tmp-{final.name}"
         if accelerator.is_main_process:
@@ -66,7 +67,7 @@ class Checkpoints:
             os.replace(tmp, final)
             mark_done(final, {"step": state.step})
             with open(self.root / "history.jsonl", "a") as log:
-                log.write(json.dumps({"step": state.step, "path": final.name}) + "\n")
+                log.write(json.dumps({"step": state.step, "path": final.name, "reason": reason}) + "\n")
             self.prune(keep_last, state.best_step)
         accelerator.wait_for_everyone()
         return final

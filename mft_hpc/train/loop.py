@@ -3,6 +3,9 @@ with evaluation, early stopping, CoBa re-weighting, checkpoints and exact resume
 
 Everything the next step depends on (weights, optimizer, RNG, data position, lr step, early-stopping
 counters, CoBa history) is in the checkpoint, so a resumed run reproduces the same loss curve.
+A preemption/time-limit signal (``PreemptionGuard``) is acted on only between optimizer steps: every
+rank learns of it in the same micro-batch all-reduce, they save together after that step, and the
+requeue signal is then handed to submitit.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from mft_hpc.train.coba import coba_weights
 from mft_hpc.train.loss import combine_tasks, supervised_token_losses, task_sums
 from mft_hpc.train.metrics import MetricsLog, memory_gib, mfu
 from mft_hpc.train.model_loading import hf_model
+from mft_hpc.train.preemption import PreemptionGuard
 from mft_hpc.train.schedule import lr_at
 from mft_hpc.train.state import TrainerState
 
@@ -41,11 +45,15 @@ def static_weights(config: Config, task_names: list[str]) -> list[float] | None:
 
 class TrainLoop:
     def __init__(self, config: Config, accelerator, model, optimizer, bundle, out_dir,
-                 on_step: Callable[[TrainerState], None] | None = None):
+                 on_step: Callable[[TrainerState], None] | None = None,
+                 preemption: PreemptionGuard | None = None):
         self.config, self.train = config, config.train
         self.accelerator, self.model, self.optimizer = accelerator, model, optimizer
         self.bundle, self.task_names = bundle, list(bundle.task_names)
         self.on_step = on_step or (lambda state: None)
+        self.preemption = preemption or PreemptionGuard(0, active=False)
+        self._save_pending = self._requeue_pending = False  # agreed by all ranks, acted on after the step
+        self._saved_step: int | None = None
         self.checkpoints = Checkpoints(out_dir / "checkpoints")
         self.metrics = MetricsLog(out_dir, enabled=accelerator.is_main_process)
         self.device = accelerator.device
@@ -156,8 +164,7 @@ class TrainLoop:
             for batch in self._train_loader(state.epoch, state.batches_in_epoch):
                 state.batches_in_epoch += 1
                 loss, sums, counts = self._forward(batch, self._weights(state))
-                finite = _all_reduce(torch.tensor([float(torch.isfinite(loss))], device=self.device), "min")
-                if finite.item() < 1:  # NaN/inf on any rank: every rank skips it, nothing back-propagated
+                if not self._agree(loss):  # NaN/inf on any rank: every rank skips it, nothing back-propagated
                     state.skipped_nonfinite += 1
                     continue
                 trained_this_epoch = True
@@ -175,6 +182,8 @@ class TrainLoop:
                 state.step += 1
                 if self._after_step(state, window, lr, has_valid):
                     break
+                if self._save_pending or self._requeue_pending:
+                    self._checkpoint_on_signal(state)
             else:
                 if not trained_this_epoch and started_at == 0:  # a whole epoch of skips: it would never end
                     raise RuntimeError(f"every micro-batch of epoch {state.epoch} had a non-finite loss "
@@ -184,9 +193,31 @@ class TrainLoop:
             break
         saved = self.checkpoints.completed()
         if not saved or saved[-1][0] != state.step:
-            self.checkpoints.save(self.accelerator, self.model, state, self.train.keep_last)
+            self._save(state, "final")
         self.metrics.close()
         return state
+
+    def _agree(self, loss: torch.Tensor) -> bool:
+        """One all-reduce per micro-batch, on every rank: is the loss finite everywhere, and did a
+        signal reach any rank (then all ranks save after the same optimizer step)."""
+        term, requeue = self.preemption.poll()
+        flags = torch.tensor([float(not torch.isfinite(loss)), float(term), float(requeue)], device=self.device)
+        nonfinite, term, requeue = (value > 0 for value in _all_reduce(flags, "max").tolist())
+        self._save_pending |= term or requeue
+        self._requeue_pending |= requeue
+        return not nonfinite
+
+    def _save(self, state: TrainerState, reason: str) -> None:
+        self.checkpoints.save(self.accelerator, self.model, state, self.train.keep_last, reason=reason)
+        self._saved_step = state.step
+
+    def _checkpoint_on_signal(self, state: TrainerState) -> None:
+        if self._saved_step != state.step:
+            self._save(state, "requeue-signal" if self._requeue_pending else "term-signal")
+        self._save_pending = False
+        if self._requeue_pending:
+            self.metrics.close()
+            self.preemption.hand_over()  # submitit requeues from global rank 0; every rank exits
 
     def _after_step(self, state: TrainerState, window: "_Window", lr: float, has_valid: bool) -> bool:
         """Log / evaluate / checkpoint after optimizer step ``state.step``; True to leave the epoch."""
@@ -202,7 +233,7 @@ class TrainLoop:
             improved = self._eval_and_track(state)
         done = last or state.stopped_early
         if state.step % self.train.save_steps == 0 or improved or done:
-            self.checkpoints.save(self.accelerator, self.model, state, self.train.keep_last)
+            self._save(state, "final" if done else "best" if improved else "periodic")
         self.on_step(state)  # tests use it to kill a run mid-way
         return done
 

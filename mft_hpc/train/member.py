@@ -3,6 +3,8 @@
 Run by every task of the training job (1 process, or nodes × tasks_per_node under Slurm); the
 function sets up the process group itself. Reruns skip finished work: a finished adapter is not
 retrained, a finished merge is not redone, and an interrupted run resumes from its last checkpoint.
+While training, a preemption/time-limit signal makes the run checkpoint after the current optimizer
+step before submitit requeues it (``preemption.PreemptionGuard``).
 
     <member>/train/
         checkpoints/step_N/ (+ .done)   accelerate/DeepSpeed state, adapter/, trainer_state.json
@@ -25,6 +27,7 @@ from mft_hpc.rundir import atomic_write_json, is_done, mark_done
 from mft_hpc.train.checkpoint import ADAPTER_DIR, Checkpoints
 from mft_hpc.train.merge import merge_adapter
 from mft_hpc.train.metrics import plot_loss_curve
+from mft_hpc.train.preemption import PreemptionGuard
 from mft_hpc.train.state import TrainerState
 
 RENDEZVOUS_VARS = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
@@ -51,7 +54,8 @@ def _record_rank(out: Path, accelerator, model) -> None:
             "zero_stage": engine_stage, "host": socket.gethostname(),
             "backend": torch.distributed.get_backend() if torch.distributed.is_initialized() else None,
             "world_size": torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1,
-            "quantized_layers": sum(type(m).__module__.startswith("bitsandbytes") for m in model.modules())}
+            "quantized_layers": sum(type(m).__module__.startswith("bitsandbytes") for m in model.modules()),
+            "pid": os.getpid()}
     atomic_write_json(out / "ranks" / f"rank_{accelerator.process_index}.json", info)
 
 
@@ -82,7 +86,7 @@ def _publish_adapter(out: Path, state: TrainerState) -> None:
                       "stopped_early": state.stopped_early, "skipped_nonfinite": state.skipped_nonfinite})
 
 
-def _train(config: Config, member_dir: Path, on_step) -> None:
+def _train(config: Config, member_dir: Path, on_step, preemption: PreemptionGuard | None) -> None:
     import torch
     from accelerate.utils import set_seed
 
@@ -94,18 +98,20 @@ def _train(config: Config, member_dir: Path, on_step) -> None:
     out = train_dir(member_dir)
     added_env = [name for name in RENDEZVOUS_VARS if name not in os.environ]
     accelerator = make_accelerator(config.train)
+    guard = preemption if preemption is not None else PreemptionGuard.for_current_job()
     try:
-        set_seed(config.train.seed)
-        tokenizer = load_tokenizer(config)
-        with accelerator.main_process_first():
-            bundle = build_datasets(config.data, tokenizer, _cache_dir(member_dir), show_progress=False)
-        model = load_trainable_model(config, use_bf16(config.train))
-        trainable = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(trainable, lr=config.train.learning_rate, betas=tuple(config.train.adam_betas),
-                                      weight_decay=config.train.weight_decay)
-        model, optimizer = accelerator.prepare(model, optimizer)
-        _record_rank(out, accelerator, model)
-        state = TrainLoop(config, accelerator, model, optimizer, bundle, out, on_step).run()
+        with guard:  # a signal while loading defers to the first step too (the guard's watchdog bounds it)
+            set_seed(config.train.seed)
+            tokenizer = load_tokenizer(config)
+            with accelerator.main_process_first():
+                bundle = build_datasets(config.data, tokenizer, _cache_dir(member_dir), show_progress=False)
+            model = load_trainable_model(config, use_bf16(config.train))
+            trainable = [p for p in model.parameters() if p.requires_grad]
+            optimizer = torch.optim.AdamW(trainable, lr=config.train.learning_rate,
+                                          betas=tuple(config.train.adam_betas), weight_decay=config.train.weight_decay)
+            model, optimizer = accelerator.prepare(model, optimizer)
+            _record_rank(out, accelerator, model)
+            state = TrainLoop(config, accelerator, model, optimizer, bundle, out, on_step, guard).run()
         if accelerator.is_main_process:
             _publish_adapter(out, state)
             plot_loss_curve(out / "metrics.jsonl", out / "loss_curve.png")
@@ -123,10 +129,13 @@ def _global_rank() -> int:
 
 
 def train_member(config: Config, member_dir: str | os.PathLike, *,
-                 on_step: Callable[[TrainerState], None] | None = None) -> Path:
+                 on_step: Callable[[TrainerState], None] | None = None,
+                 preemption: PreemptionGuard | None = None) -> Path:
     """Train (or resume) the member in ``member_dir``; returns the merged model directory.
 
     ``on_step(state)`` is called after every optimizer step (and its checkpoint) on every rank.
+    ``preemption``: the signal guard (default: ``PreemptionGuard.for_current_job()``, inert outside
+    a submitit job).
     """
     member_dir = Path(member_dir)
     out = train_dir(member_dir)
@@ -134,7 +143,7 @@ def train_member(config: Config, member_dir: str | os.PathLike, *,
     if is_done(merged):
         return merged
     if not is_done(out / ADAPTER_DIR):
-        _train(config, member_dir, on_step)
+        _train(config, member_dir, on_step, preemption)
     if _global_rank() == 0:
         merge_adapter(config, out / ADAPTER_DIR, merged)
         atomic_write_json(out / "result.json", json.loads((out / "adapter.done").read_text()))

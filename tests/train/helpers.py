@@ -54,6 +54,18 @@ def metric_rows(member: Path, kind: str = "train") -> list[dict]:
     return [row for row in map(json.loads, lines) if row["kind"] == kind]
 
 
+def trained_step(member: Path) -> int:
+    """The last step in metrics.jsonl while a job writes it (a half-written last line is skipped)."""
+    path = member / "train" / "metrics.jsonl"
+    steps = [0]
+    for line in (path.read_text().splitlines() if path.exists() else []):
+        try:
+            steps.append(json.loads(line).get("step", 0))
+        except json.JSONDecodeError:
+            pass
+    return max(steps)
+
+
 def with_cluster(config: Config, **cluster) -> Config:
     data = config.model_dump()
     data["cluster"].update(cluster)

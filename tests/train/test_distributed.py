@@ -1,14 +1,18 @@
-"""Two processes on this machine (submitit local executor, tasks_per_node=2): DeepSpeed ZeRO-2 over gloo."""
+"""Two processes on this machine (submitit local executor, tasks_per_node=2): DeepSpeed ZeRO-2 over gloo;
+a preemption signal that reaches only one rank still makes both checkpoint the same step."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 
 import pytest
 
 from mft_hpc.config.sections.train import TrainSection
 from mft_hpc.train.deepspeed_config import build_deepspeed_config
-from tests.train.helpers import metric_rows, with_cluster
+from tests.train.helpers import metric_rows, trained_step, with_cluster
 
 
 def test_deepspeed_config_is_generated_and_user_overrides_merge():
@@ -42,18 +46,65 @@ def assert_close_to_reference(member, reference_member):
     assert final(member) < metric_rows(member)[0]["loss"]
 
 
-@pytest.mark.slow
-def test_two_processes_deepspeed_zero2_gloo_agree_with_single_process(tmp_path, reference_run):
+def _submit_two_processes(config, member, logs):
     from jobs.train import TrainJob
     from mft_hpc.slurm.executor import make_executor
 
-    config, reference_member = reference_run
+    executor = make_executor(config.cluster, logs, name="train-2proc")
+    return executor.submit(TrainJob(config, str(member)))
+
+
+@pytest.fixture(scope="module")
+def two_process_run(tmp_path_factory, reference_run):
+    """The reference config on 2 local processes, uninterrupted: (config, member dir)."""
+    config, _ = reference_run
     data = config.model_dump()
     data["train"]["gradient_accumulation_steps"] = 1  # 2 ranks x 2 rows = the reference's 2 x 2 micro-batches
+    data["train"]["save_steps"] = 1000  # checkpoints only at the best evaluations (8, 16) and the end
     config = with_cluster(type(config).model_validate(data), executor="local", tasks_per_node=2, time=10)
-    executor = make_executor(config.cluster, tmp_path / "logs", name="train-2proc")
-    job = executor.submit(TrainJob(config, str(tmp_path / "member")))
-    merged = job.results()[0]  # rank 0 returns the merged directory
-    assert (tmp_path / "member" / "train" / "merged.done").exists() and merged.endswith("merged")
-    assert_two_rank_deepspeed(tmp_path / "member")
-    assert_close_to_reference(tmp_path / "member", reference_member)
+    root = tmp_path_factory.mktemp("two-process")
+    merged = _submit_two_processes(config, root / "member", root / "logs").results()[0]  # rank 0's result
+    assert merged.endswith("merged")
+    return config, root / "member"
+
+
+@pytest.mark.slow
+def test_two_processes_deepspeed_zero2_gloo_agree_with_single_process(two_process_run, reference_run):
+    _, member = two_process_run
+    assert (member / "train" / "merged.done").exists()
+    assert_two_rank_deepspeed(member)
+    assert_close_to_reference(member, reference_run[1])
+
+
+@pytest.mark.slow
+def test_usr2_to_one_rank_checkpoints_both_ranks_at_the_same_step_and_resumes_exactly(tmp_path, two_process_run):
+    """Slurm's ranks can get the signal at different moments; here only rank 1 gets USR2. The ranks
+    agree in the loop's all-reduce, save together after that optimizer step, and rank 0 (the one
+    submitit requeues from) hands over: submitit's local executor restarts both tasks."""
+    config, straight = two_process_run
+    member = tmp_path / "member"
+    job = _submit_two_processes(config, member, tmp_path / "logs")
+    rank_1 = member / "train" / "ranks" / "rank_1.json"
+    deadline = time.time() + 300
+    while not (rank_1.exists() and trained_step(member) >= 2):
+        assert time.time() < deadline, "the 2-process job trained no 2 steps in 300 s"
+        time.sleep(0.1)
+    signalled_at = trained_step(member)
+    os.kill(json.loads(rank_1.read_text())["pid"], signal.SIGUSR2)
+    assert job.results()[0].endswith("merged") and (member / "train" / "adapter.done").exists()
+
+    starts = metric_rows(member, "start")
+    assert len(starts) == 2, starts  # requeued once
+    resumed_at = starts[1]["step"]
+    assert signalled_at < resumed_at < 20, (signalled_at, starts)
+    history = (member / "train" / "checkpoints" / "history.jsonl").read_text().splitlines()
+    saves = [(row["step"], row["reason"]) for row in map(json.loads, history)]
+    # the signal's checkpoint ("best" instead if that step had one anyway)
+    assert (resumed_at, "requeue-signal") in saves or (resumed_at, "best") in saves, saves
+    assert [step for step, _ in saves] == sorted({step for step, _ in saves}) and saves[-1] == (20, "final")
+    logs = {path.name: path.read_text() for path in (tmp_path / "logs").glob("*/*_log.err")}
+    rank_logs = [next(text for name, text in logs.items() if name.endswith(f"_{rank}_log.err")) for rank in (0, 1)]
+    assert "caught SIGUSR2" in rank_logs[1] and "caught SIGUSR2" not in rank_logs[0]
+    assert all("checkpoint saved: handing the SIGUSR2 over" in text for text in rank_logs)  # same step, both
+    assert [r["loss"] for r in metric_rows(member)] == [r["loss"] for r in metric_rows(straight)]  # exact
+    assert_two_rank_deepspeed(member)

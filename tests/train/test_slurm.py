@@ -1,5 +1,14 @@
-"""Training on the test Slurm cluster: 2 nodes x 1 task (gloo across the n1/n2 namespaces), and a
-`scontrol requeue` mid-run that the job survives by resuming from its last checkpoint."""
+"""Training on the test Slurm cluster: 2 nodes x 1 task (gloo across the n1/n2 namespaces); a
+`scontrol requeue` mid-run that the job survives by resuming from its last checkpoint; and the
+time-limit/preemption signal (USR2), after which the job checkpoints the step it is in and requeues.
+
+What Slurm sends (checked on this cluster, Slurm 22.05, submitit 1.5.4): `scontrol requeue` sends
+SIGTERM (+ SIGCONT) and SIGKILL KillWait seconds later, and requeues by itself: submitit ignores the
+TERM and never calls `checkpoint()` (the training's PreemptionGuard saves at the next step when it
+can before the kill). The USR2 that submitit asks for with `--signal=USR2@90` before the
+time limit (and that preemption sends with PreemptParameters=send_user_signal) is what makes
+submitit call `checkpoint()` and requeue; `scancel --signal=USR2 JOB` delivers it to every task.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +18,7 @@ import time
 
 import pytest
 
-from tests.train.helpers import metric_rows, with_cluster
+from tests.train.helpers import REFERENCE, make_config, metric_rows, trained_step, with_cluster
 from tests.train.test_distributed import assert_close_to_reference, assert_two_rank_deepspeed
 
 
@@ -28,6 +37,11 @@ def _saved_steps(member) -> list[int]:
     if not history.exists():
         return []
     return [json.loads(line)["step"] for line in history.read_text().splitlines() if line.strip()]
+
+
+def _saves(member) -> list[tuple[int, str]]:
+    history = member / "train" / "checkpoints" / "history.jsonl"
+    return [(row["step"], row["reason"]) for row in map(json.loads, history.read_text().splitlines())]
 
 
 def _submit(config, member, logs, **cluster):
@@ -60,6 +74,8 @@ def test_two_node_run_and_a_requeued_run(tmp_path, slurm_cluster, reference_run)
     assert (member / "train" / "adapter.done").exists()
     starts = metric_rows(member, "start")
     assert len(starts) == 2 and starts[1]["resumed_from"] is not None, starts  # it really was requeued
+    # the requeue's SIGTERM reached the training (a checkpoint follows at the next step if it beats the kill)
+    assert any("caught SIGTERM" in path.read_text() for path in (tmp_path / "logs").glob(f"{requeued.job_id}/*.err"))
     saved = _saved_steps(member)
     assert saved == sorted(set(saved)) and saved[-1] == 300, saved  # checkpoint step only ever increased
     assert [r["step"] for r in metric_rows(member)] == list(range(5, 301, 5))
@@ -67,3 +83,38 @@ def test_two_node_run_and_a_requeued_run(tmp_path, slurm_cluster, reference_run)
     assert two_node.results()[0].endswith("merged")
     assert_two_rank_deepspeed(tmp_path / "two-node", hosts=["n1", "n2"])
     assert_close_to_reference(tmp_path / "two-node", reference_member)
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_usr2_checkpoints_the_current_step_requeues_and_resumes_with_the_same_losses(
+        tmp_path, slurm_cluster, tiny_model_dir, task_paths, torch_one_thread):
+    """Preemption / time limit simulated as Slurm delivers it with submitit's `--signal=USR2@90`:
+    `scancel --signal=USR2` once the job has trained a few steps. No periodic or best checkpoint
+    exists before the end (save_steps and eval_steps past max_steps), so resuming past step 0 proves
+    the checkpoint was taken at the signal."""
+    from mft_hpc.train import train_member
+
+    config = make_config(tiny_model_dir, task_paths, **{**REFERENCE, "max_steps": 100, "save_steps": 1000,
+                                                        "eval_steps": 1000, "log_steps": 1})
+    member = tmp_path / "preempted"
+    job = _submit(config, member, tmp_path / "logs", nodes=1, tasks_per_node=1)
+    signalled_at = _wait_for(lambda: trained_step(member) >= 3 and trained_step(member), 420,
+                             "3 trained steps (the job may queue behind others)")
+    subprocess.run(["scancel", "--signal=USR2", job.job_id], check=True, timeout=30)
+
+    straight = tmp_path / "straight"
+    train_member(config, straight)  # the uninterrupted run, in this process, while the job goes on
+    assert job.results()[0].endswith("merged") and (member / "train" / "adapter.done").exists()
+
+    starts = metric_rows(member, "start")
+    assert len(starts) == 2, starts  # it was requeued once
+    resumed_at = starts[1]["step"]
+    assert signalled_at < resumed_at < 100 and starts[1]["resumed_from"] == f"step_{resumed_at:08d}"
+    assert _saves(member) == [(resumed_at, "requeue-signal"), (100, "final")]  # the signal's checkpoint
+    rows, reference = metric_rows(member), metric_rows(straight)
+    assert [r["step"] for r in rows] == list(range(1, 101))
+    assert [r["loss"] for r in rows] == [r["loss"] for r in reference]  # exact: fp32, CPU, 1 thread
+    assert [r["lr"] for r in rows] == [r["lr"] for r in reference]
+    log = (tmp_path / "logs").glob("*/*_0_log.err")
+    assert any("handing the SIGUSR2 over to submitit" in path.read_text() for path in log)
