@@ -1,11 +1,10 @@
-"""Training job entry: one submitit job (array element) per sweep member.
+"""Training alone, without the rest of the pipeline: one Slurm array, one element per sweep member.
 
-``submit_training`` validates every member before submitting anything, then submits one array
-(``submit_array``) with one element per member; each element runs ``TrainJob`` in every task
-(nodes × tasks_per_node), and the job function itself sets up the process group. On preemption or
-time limit (Slurm's USR2) the training saves a checkpoint after the current optimizer step, then
-submitit calls ``checkpoint`` (Checkpointable) and requeues the job with the same callable, which
-resumes from that checkpoint (``mft_hpc.train.preemption``).
+Each element runs ``jobs.pipeline.TrainElement`` (the controller's training element) in every task
+(nodes × tasks_per_node). On preemption or time limit (Slurm's USR2) the training saves a checkpoint
+after the current optimizer step, then submitit calls ``checkpoint`` (Checkpointable) and requeues
+the job, which resumes from that checkpoint (``mft_hpc.train.preemption``). Submission goes through
+the same validation and ``Submitter`` as ``mft-hpc run``.
 
     python -m jobs.train CONFIG [--dry-run]
 """
@@ -16,48 +15,26 @@ import argparse
 import sys
 from pathlib import Path
 
-from submitit.helpers import Checkpointable
-
 from mft_hpc.config import LoadedConfig, load_config
-from mft_hpc.config.schema import Config
 from mft_hpc.errors import UserError
 from mft_hpc.rundir import RunDir
-from mft_hpc.train.validate import validate_train_config
-
-
-class TrainJob(Checkpointable):
-    def __init__(self, config: Config, member_dir: str):
-        self.config = config
-        self.member_dir = member_dir
-
-    def __call__(self) -> str:
-        from mft_hpc.train import train_member
-
-        return str(train_member(self.config, self.member_dir))
-
-
-def validate_members(loaded: LoadedConfig) -> None:
-    for _, member in loaded.members:
-        validate_train_config(member, loaded.source)
-    clusters = {member.cluster.model_dump_json() for _, member in loaded.members}
-    if len(clusters) > 1:
-        raise UserError(f"{loaded.source}: sweep: cluster.* must be the same for every member "
-                        "(all members run as one Slurm array)")
 
 
 def submit_training(loaded: LoadedConfig, run: RunDir, *, dry_run=None) -> list:
     """Submit one training array for every member of ``loaded``; returns the submitit jobs."""
-    from mft_hpc.slurm.executor import make_executor
+    from jobs.pipeline import TrainElement
+    from mft_hpc.controller.operations import validate_members
+    from mft_hpc.slurm import Submitter
 
-    validate_members(loaded)
-    cluster = loaded.members[0][1].cluster
-    executor = make_executor(cluster, run.logs / "train", name=f"{loaded.config.run.name}-train", dry_run=dry_run)
-    tasks = []
-    for name, member in loaded.members:
+    validate_members(loaded.members, loaded.source)
+    submitter = Submitter(loaded.members[0][1].cluster, run.logs, dry_run=dry_run)
+    member_dirs = []
+    for name, _ in loaded.members:
         member_dir = run.member(name)
         member_dir.mkdir(parents=True, exist_ok=True)
-        tasks.append(TrainJob(member, str(member_dir)))
-    return executor.submit_array(tasks)  # one Slurm array, element i = member i
+        member_dirs.append(str(member_dir))
+    return submitter.map_array(TrainElement(), [member for _, member in loaded.members], member_dirs,
+                               name=f"{loaded.config.run.name}-train")  # element i = member i
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         loaded = load_config(args.config)
         run = RunDir.create(Path(loaded.config.run.root) / loaded.config.run.name)
         if args.dry_run:
-            from mft_hpc.slurm.dry_run import DryRunLog
+            from mft_hpc.slurm import DryRunLog
 
             log = DryRunLog()
             submit_training(loaded, run, dry_run=log)

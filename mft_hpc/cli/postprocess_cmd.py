@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections import defaultdict
 
+from mft_hpc.config.sections.generate import GenerateSection
 from mft_hpc.generate.outputs import generations_path, harness_strings, valid_model_name, write_generations
 from mft_hpc.generate.rawfile import read_raw
 from mft_hpc.errors import UserError
@@ -21,12 +22,16 @@ def register(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, help="directory that receives generations_{model}/")
     parser.add_argument("--style", choices=PROMPT_STYLES, default="competition", help="prompt style used to generate")
     parser.add_argument("--system-prompt", default=None)
+    parser.add_argument("--assistant-newline", action="store_true",
+                        help="the ChatML suffix ended with 'assistant' + newline (generate.assistant_newline)")
     parser.add_argument("--eos", default="<|im_end|>", help="eos text (removed from outputs, a stop word)")
     parser.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     model = valid_model_name(args.model)
+    settings = GenerateSection(prompt_style=args.style, system_prompt=args.system_prompt,
+                               assistant_newline=args.assistant_newline)
     by_task: dict[str, dict[int, dict]] = defaultdict(dict)
     sources: dict[str, str] = {}
     for path in args.raw:
@@ -40,8 +45,9 @@ def _run(args: argparse.Namespace) -> int:
     for task, records in by_task.items():
         # a partial (--limit) run covers the first N problems
         docs = load_problems(args.benchmarks, task)[: max(records) + 1]
-        strings = harness_strings(task, docs, records, sources[task], args.style, args.system_prompt, args.eos)
+        prompt = settings.prompt_settings(task)
+        strings = harness_strings(task, docs, records, sources[task], eos=args.eos, **prompt)
         path = generations_path(args.out, task, model)
-        write_generations(path, strings, {"problems": len(strings), "source": "postprocess"})
+        write_generations(path, strings, {"problems": len(strings), "source": "postprocess", "prompt": prompt})
         print(f"{path}: {len(strings)} problems")
     return 0

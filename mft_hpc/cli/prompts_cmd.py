@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from mft_hpc.config.sections.generate import GenerateSection
 from mft_hpc.rundir import atomic_open
 from mft_hpc.tasks import TASK_NAMES, load_problems
 from mft_hpc.tasks.prompts import PROMPT_STYLES, model_input
@@ -17,6 +18,9 @@ def register(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--tasks", nargs="+", default=list(TASK_NAMES), metavar="TASK", help="default: all 13")
     parser.add_argument("--style", choices=PROMPT_STYLES, default="competition", help="prompt style (default: competition)")
     parser.add_argument("--system-prompt", default=None, help="system message of ChatML-wrapped prompts")
+    parser.add_argument("--assistant-newline", action="store_true",
+                        help="end the ChatML suffix with 'assistant' + newline, as training renders it "
+                             "(generate.assistant_newline; no effect on tasks without ChatML)")
     parser.add_argument("--limit", type=int, default=None, help="first N problems per task")
     parser.add_argument("--out", required=True, help="output .jsonl file")
     parser.set_defaults(func=_run)
@@ -25,11 +29,13 @@ def register(verbs: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     for task in args.tasks:
         check_task(task)  # fail before writing anything
+    settings = GenerateSection(prompt_style=args.style, system_prompt=args.system_prompt,
+                               assistant_newline=args.assistant_newline)
     count = 0
     with atomic_open(args.out, "w") as out:
         for task in args.tasks:
             for index, doc in enumerate(load_problems(args.benchmarks, task)[: args.limit]):
-                text = model_input(task, doc, args.style, args.system_prompt)
+                text = model_input(task, doc, **settings.prompt_settings(task))
                 out.write(json.dumps({"task": task, "index": index, "text": text}) + "\n")
                 count += 1
     print(f"{args.out}: {count} prompts ({len(args.tasks)} task{'s' if len(args.tasks) != 1 else ''})")

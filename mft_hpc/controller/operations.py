@@ -39,7 +39,7 @@ def _prepared(loaded: LoadedConfig, executor: str | None) -> tuple[list, object]
     return members, adjust(loaded.config)
 
 
-def _validate(members: list, source: Path) -> None:
+def validate_members(members: list, source: Path) -> None:
     """Every check that can fail on bad input runs before anything is submitted."""
     from mft_hpc.train import validate_train_config
 
@@ -69,7 +69,7 @@ def _submit(plan: RunPlan, store: StateStore, todo: set[Key], in_flight_ids: dic
 
 def start_run(loaded: LoadedConfig, executor: str | None = None, dry_run: bool = False) -> Outcome:
     members, written = _prepared(loaded, executor)
-    _validate(members, loaded.source)
+    validate_members(members, loaded.source)
     root = Path(written.run.root) / written.run.name
     if dry_run:
         import tempfile

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
 from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
 

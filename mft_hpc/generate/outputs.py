@@ -29,13 +29,15 @@ def serialize(generations: list[str]) -> str:
 
 
 def harness_strings(task: str, docs: list[dict], records: dict[int, dict], source: str, style: str = "competition",
-                    system_prompt: str | None = None, eos: str = "<|im_end|>") -> list[str]:
+                    system_prompt: str | None = None, eos: str = "<|im_end|>",
+                    assistant_newline: bool = False) -> list[str]:
     """Post-processed strings in dataset order for problems 0..len(docs)-1; all must be present."""
     missing = [i for i in range(len(docs)) if i not in records]
     if missing:
         shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
         raise UserError(f"{source}: {task}: {len(missing)} problem(s) missing from the raw completions: {shown}")
-    return [harness_output(task, doc, records[i]["completion"], style, system_prompt, eos) for i, doc in enumerate(docs)]
+    return [harness_output(task, doc, records[i]["completion"], style, system_prompt, eos, assistant_newline)
+            for i, doc in enumerate(docs)]
 
 
 def write_generations(path: Path, generations: list[str], info: dict | None = None) -> None:

@@ -59,9 +59,9 @@ def run_task(model_dir: str | Path, task: str, out_dir: str | Path, gen_cfg, sha
 
 def _generate_missing(model_dir, task, docs, indices, raw, out_dir, gen_cfg, shard, trust_remote_code) -> int:
     """Generate the problems not yet in the raw file; returns how many were generated."""
-    style = gen_cfg.style_of(task)
+    prompt = gen_cfg.prompt_settings(task)
     with RawWriter(raw) as writer:
-        todo = {i: model_input(task, docs[i], style, gen_cfg.system_prompt) for i in indices if i not in writer.records}
+        todo = {i: model_input(task, docs[i], **prompt) for i in indices if i not in writer.records}
         progress = Progress(progress_path(out_dir, task, shard), task, shard, len(indices), len(indices) - len(todo))
         log.info("%s%s: %d problems, %d already in %s, generating %d with backend %s", task,
                  "" if shard is None else f" shard {shard}", len(indices), len(indices) - len(todo), raw, len(todo),
@@ -76,7 +76,7 @@ def _generate_missing(model_dir, task, docs, indices, raw, out_dir, gen_cfg, sha
         missing = [i for i in indices if i not in writer.records]
     if missing:
         raise RuntimeError(f"{task}: backend returned no completion for problems {missing[:10]}")
-    mark_done(raw, {"problems": len(indices)})
+    mark_done(raw, {"problems": len(indices), "prompt": prompt})  # how the inputs were built
     progress.write("done")
     return len(todo)
 
@@ -88,6 +88,7 @@ def finalize_task(out_dir: str | Path, task: str, gen_cfg, model: str) -> bool:
     Idempotent and atomic: two shards finishing at once both write the same bytes.
     """
     docs = task_problems(gen_cfg, task)
+    prompt = gen_cfg.prompt_settings(task)
     merged = raw_path(out_dir, task)
     if is_done(merged):  # an unsharded element (shard=None) covers the whole task whatever shard_size says
         records = read_raw(merged)
@@ -100,8 +101,9 @@ def finalize_task(out_dir: str | Path, task: str, gen_cfg, model: str) -> bool:
         for part in parts:
             records.update(read_raw(part))
         atomic_write_text(merged, "".join(json.dumps({k: records[i][k] for k in RAW_KEYS}) + "\n" for i in sorted(records)))
-        mark_done(merged, {"problems": len(records), "shards": count})
-    strings = harness_strings(task, docs, records, str(merged), gen_cfg.style_of(task), gen_cfg.system_prompt, gen_cfg.eos)
+        mark_done(merged, {"problems": len(records), "shards": count, "prompt": prompt})
+    strings = harness_strings(task, docs, records, str(merged), eos=gen_cfg.eos, **prompt)
     write_generations(generations_path(out_dir, task, model), strings,
-                      {"problems": len(strings), "new_tokens": sum(r["n_tokens"] for r in records.values())})
+                      {"problems": len(strings), "new_tokens": sum(r["n_tokens"] for r in records.values()),
+                       "prompt": prompt})
     return True

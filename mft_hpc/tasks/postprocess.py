@@ -100,8 +100,13 @@ def decoded_to_generation(decoded: str, prefix: str, suffix: str, eos: str = EOS
 
 
 def harness_output(task: str, doc: dict, completion: str, style: PromptStyle = "competition",
-                   system_prompt: str | None = None, eos: str = EOS_TEXT) -> str:
-    """The generations-file string for one problem from its raw completion."""
-    prefix, suffix = prefix_suffix(task, style, system_prompt)
-    decoded = model_input(task, doc, style, system_prompt) + completion
+                   system_prompt: str | None = None, eos: str = EOS_TEXT, assistant_newline: bool = False) -> str:
+    """The generations-file string for one problem from its raw completion.
+
+    With ``assistant_newline`` the longer suffix (``...assistant\\n``) is what becomes "\\n", as the harness
+    treats whatever suffix it is given; for mbpp the program equals the competition path's for the same
+    answer (there preceded by the model's own newline), since code extraction skips leading blank lines.
+    """
+    prefix, suffix = prefix_suffix(task, style, system_prompt, assistant_newline)
+    decoded = model_input(task, doc, style, system_prompt, assistant_newline) + completion
     return postprocess_generation(task, doc, decoded_to_generation(decoded, prefix, suffix, eos), eos)

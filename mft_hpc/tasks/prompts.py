@@ -1,17 +1,17 @@
 """Model input text, built exactly as the competition's launch script and harness build it.
 
 harness_spec.md §3: the task prompt (HumanEvalPack ``instruct`` prompt, stripped; MBPP InCoder
-docstring) gets one trailing "\\n" if it lacks one, then ``prefix + prompt + suffix``.
+docstring) gets one trailing "\\n" if it lacks one, then ``prefix + prompt + suffix``. The one
+deliberate departure, opt-in (``assistant_newline``): the ChatML suffix may end ``assistant\\n`` as in training.
 """
 
 from __future__ import annotations
 
-from typing import Literal
-
+# The styles and which tasks they wrap live with the config, which validates against them and cannot
+# import this package (the registry imports the config); re-exported here.
+from mft_hpc.config.sections.generate import PROMPT_STYLES, PromptStyle, uses_chatml  # noqa: F401
 from mft_hpc.tasks.registry import check_task, is_fixtests, language_of
 
-PromptStyle = Literal["competition", "chatml", "raw"]
-PROMPT_STYLES = ("competition", "chatml", "raw")
 RUST_MAIN = "fn main(){}\n"
 
 
@@ -38,26 +38,33 @@ def task_prompt(task: str, doc: dict) -> str:
     return (text + "\n\n" + base).strip()
 
 
-def chatml_wrap(system_prompt: str | None) -> tuple[str, str]:
-    """The launch script's ChatML prefix/suffix; no newline after ``assistant`` (as shipped)."""
+CHATML_SUFFIX = "<|im_end|>\n<|im_start|>assistant"
+
+
+def chatml_wrap(system_prompt: str | None, assistant_newline: bool = False) -> tuple[str, str]:
+    """The launch script's ChatML prefix/suffix; no newline after ``assistant`` (as shipped) unless
+    ``assistant_newline``: then the header ends as MFTCoder's training renders it, ``assistant\\n``."""
     prefix = f"<|im_start|>system\n{system_prompt or ''}<|im_end|>\n<|im_start|>user\n"
-    return prefix, "<|im_end|>\n<|im_start|>assistant"
+    return prefix, CHATML_SUFFIX + ("\n" if assistant_newline else "")
 
 
-def prefix_suffix(task: str, style: PromptStyle = "competition", system_prompt: str | None = None) -> tuple[str, str]:
-    """competition: ChatML for mbpp, nothing for HumanEvalPack; chatml: ChatML for all; raw: nothing."""
+def prefix_suffix(task: str, style: PromptStyle = "competition", system_prompt: str | None = None,
+                  assistant_newline: bool = False) -> tuple[str, str]:
+    """competition: ChatML for mbpp, nothing for HumanEvalPack; chatml: ChatML for all; raw: nothing.
+
+    ``assistant_newline`` is a no-op where there is no ChatML suffix.
+    """
     check_task(task)
-    if style == "chatml" or (style == "competition" and task == "mbpp"):
-        return chatml_wrap(system_prompt)
-    if style in PROMPT_STYLES:
-        return "", ""
-    raise ValueError(f"unknown prompt style {style!r}")
+    if uses_chatml(task, style):
+        return chatml_wrap(system_prompt, assistant_newline)
+    return "", ""
 
 
-def model_input(task: str, doc: dict, style: PromptStyle = "competition", system_prompt: str | None = None) -> str:
+def model_input(task: str, doc: dict, style: PromptStyle = "competition", system_prompt: str | None = None,
+                assistant_newline: bool = False) -> str:
     """The exact text fed to the tokenizer."""
     prompt = task_prompt(task, doc)
     if not prompt.endswith("\n"):
         prompt += "\n"
-    prefix, suffix = prefix_suffix(task, style, system_prompt)
+    prefix, suffix = prefix_suffix(task, style, system_prompt, assistant_newline)
     return prefix + prompt + suffix

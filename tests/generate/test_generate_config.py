@@ -18,6 +18,9 @@ from mft_hpc.config.sections.generate import GenerateSection
     ("tasks: [mbpp, humaneval-cobol]", "generate.tasks", "unknown task(s) humaneval-cobol"),
     ("model_name: my_model", "generate.model_name", "no '_'"),
     ("prompt_style_per_task: {mbpp: raw, nope: chatml}", "generate.prompt_style_per_task", "unknown task(s) nope"),
+    ("assistant_newline_per_task: {mbpp: true, humanevalsynthesize-go: true}", "generate.assistant_newline_per_task",
+     "humanevalsynthesize-go (prompt style competition)"),
+    ("assistant_newline: 1.5", "generate.assistant_newline", "valid boolean"),
 ])
 def test_bad_generate_settings_exit_2_naming_the_key(tmp_path, line, key, words):
     path = tmp_path / "run.yaml"

@@ -42,7 +42,7 @@ def allreduce_rank_sum():
         value = torch.tensor([float(env.rank + 1)])
         dist.all_reduce(value, op=dist.ReduceOp.SUM)
         return {"rank": env.rank, "world": env.world_size, "local_rank": env.local_rank,
-                "master": env.master_addr, "host": socket.gethostname(), "value": value.item()}
+                "master": env.master_addr, "port": env.master_port, "host": socket.gethostname(), "value": value.item()}
     finally:
         dist.destroy_process_group()
 

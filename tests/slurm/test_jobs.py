@@ -50,6 +50,8 @@ def test_two_node_job_allreduces_with_gloo(slurm_cluster, cluster, tmp_path):
     assert [r["rank"] for r in results] == [0, 1]
     assert {r["host"] for r in results} == {"n1", "n2"}
     assert all(r["world"] == 2 and r["local_rank"] == 0 and r["master"] == "n1" for r in results)
+    # one rendezvous port for both tasks, derived from the job id, below the ephemeral range
+    assert len({r["port"] for r in results}) == 1 and 20000 <= results[0]["port"] < 32768
     assert all(r["value"] == 3.0 for r in results)  # 1 + 2 summed across the two nodes
 
 

@@ -112,3 +112,11 @@ def test_status_poller_backoff_grows_while_nothing_changes():
     delays = [poller.update_delay(changed=False) for _ in range(7)]
     assert delays == [4.0, 8.0, 16.0, 32.0, 60.0, 60.0, 60.0]
     assert poller.update_delay(changed=True) == 2.0
+
+
+def test_rendezvous_port_is_derived_from_the_job_id_below_the_ephemeral_range():
+    from mft_hpc.slurm.distributed import master_port_for
+
+    ports = {job_id: master_port_for(job_id) for job_id in ("1", "2", "77_3", "123456")}
+    assert ports == {job_id: master_port_for(job_id) for job_id in ports}  # every task computes the same
+    assert all(20000 <= port < 32768 for port in ports.values()) and len(set(ports.values())) > 1

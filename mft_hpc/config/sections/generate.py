@@ -13,9 +13,17 @@ ALL_TASKS = tuple(
     + ["mbpp"]
 )
 PromptStyle = Literal["competition", "chatml", "raw"]
+PROMPT_STYLES = ("competition", "chatml", "raw")
 # The name is part of file names the grader splits on '_' (generations_{task}_{model}.json).
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+-]*$")
 GREEDY_ONLY = "decoding is greedy only (the competition requires do_sample=False, num_beams=1, num_return_sequences=1)"
+
+
+def uses_chatml(task: str, style: str) -> bool:
+    """Whether ``task`` under ``style`` is ChatML-wrapped, i.e. has an assistant header (competition: mbpp only)."""
+    if style not in PROMPT_STYLES:
+        raise ValueError(f"unknown prompt style {style!r}")
+    return style == "chatml" or (style == "competition" and task == "mbpp")
 
 
 def check_model_name(value: str) -> str:
@@ -37,6 +45,13 @@ class GenerateSection(Section):
     prompt_style: PromptStyle = "competition"
     prompt_style_per_task: dict[str, PromptStyle] = Field(default_factory=dict, description="task -> style override")
     system_prompt: str | None = None
+    # MFTCoder training renders "<|im_start|>assistant\n" and never supervises that "\n"; the competition's
+    # suffix stops at "assistant", so a fine-tuned model must invent the newline itself.
+    assistant_newline: bool = Field(False, description=(
+        "end the ChatML suffix with 'assistant' + newline, the header training renders (default: the "
+        "competition's exact input); a no-op for tasks without ChatML (raw style, HumanEvalPack under competition)"))
+    assistant_newline_per_task: dict[str, bool] = Field(default_factory=dict, description=(
+        "task -> assistant_newline override; true for a task without ChatML is an error"))
     eos: str = Field("<|im_end|>", description="end-of-turn text: a stop word and removed from outputs (--eos)")
     dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
     shard_size: int | None = Field(None, ge=1)
@@ -57,13 +72,28 @@ class GenerateSection(Section):
             raise ValueError(f"{info.field_name}={value!r} is not allowed: {GREEDY_ONLY}")
         return value
 
-    @field_validator("tasks", "prompt_style_per_task")
+    @field_validator("tasks", "prompt_style_per_task", "assistant_newline_per_task")
     @classmethod
     def _known_tasks(cls, value):
         """Task lists and per-task maps name only the 13 competition tasks."""
         unknown = [task for task in value if task not in ALL_TASKS]
         if unknown:
             raise ValueError(f"unknown task(s) {', '.join(unknown)}; expected some of: {', '.join(ALL_TASKS)}")
+        return value
+
+    @field_validator("assistant_newline_per_task")
+    @classmethod
+    def _newline_needs_chatml(cls, value: dict[str, bool], info) -> dict[str, bool]:
+        """Asked for explicitly, the newline must have a ChatML header to end (the global key is a no-op)."""
+        if "prompt_style" not in info.data or "prompt_style_per_task" not in info.data:
+            return value  # a style key is already invalid and reported
+        style_of = {task: info.data["prompt_style_per_task"].get(task, info.data["prompt_style"]) for task in value}
+        bad = [f"{task} (prompt style {style_of[task]})" for task, on in value.items()
+               if on and not uses_chatml(task, style_of[task])]
+        if bad:
+            raise ValueError(f"true needs a ChatML suffix, and {', '.join(bad)} has none (only mbpp under "
+                             "competition and every task under chatml are ChatML-wrapped); set the task's prompt "
+                             "style to chatml or drop the entry")
         return value
 
     @field_validator("model_name")
@@ -73,3 +103,14 @@ class GenerateSection(Section):
 
     def style_of(self, task: str) -> str:
         return self.prompt_style_per_task.get(task, self.prompt_style)
+
+    def assistant_newline_of(self, task: str) -> bool:
+        """The effective setting: False where the task's style has no ChatML suffix."""
+        wanted = self.assistant_newline_per_task.get(task, self.assistant_newline)
+        return wanted and uses_chatml(task, self.style_of(task))
+
+    def prompt_settings(self, task: str) -> dict:
+        """How ``task``'s model input is built: keyword arguments of model_input/harness_strings, and
+        what the raw and generations ``.done`` markers record."""
+        return {"style": self.style_of(task), "system_prompt": self.system_prompt,
+                "assistant_newline": self.assistant_newline_of(task)}
