@@ -172,6 +172,16 @@ def test_dashboard_shows_one_cell_per_sharded_task(tmp_path, states, cell):
         assert "generate/main/mbpp/1" in render_plain(view)
 
 
+def write_finished_mbpp_shards(member) -> None:
+    """Two done raw shard files of mbpp (problems 0-1 and 2-3), as if the last shard died before merging."""
+    for shard, indices in ((0, (0, 1)), (1, (2, 3))):
+        path = raw_path(member.generate_dir, "mbpp", shard)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(json.dumps({"task": "mbpp", "index": i, "completion": f"def f():\n    return {i}\n",
+                                            "finish_reason": "stop", "n_tokens": 3}) + "\n" for i in indices))
+        mark_done(path)
+
+
 def test_evaluation_element_merges_shards_whose_merge_never_happened(tmp_path, benchmarks_dir):
     """Every shard's raw file is done but the last shard died before merging: the task's evaluation
     element writes the generations file before evaluating (here it then stops at a missing image)."""
@@ -183,12 +193,7 @@ def test_evaluation_element_merges_shards_whose_merge_never_happened(tmp_path, b
     member = plan.member("main")
     cfg = member.config.model_copy(update={"generate": member.config.generate.model_copy(
         update={"benchmarks": str(benchmarks_dir)})})
-    for shard, indices in ((0, (0, 1)), (1, (2, 3))):
-        path = raw_path(member.generate_dir, "mbpp", shard)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(json.dumps({"task": "mbpp", "index": i, "completion": f"def f():\n    return {i}\n",
-                                            "finish_reason": "stop", "n_tokens": 3}) + "\n" for i in indices))
-        mark_done(path)
+    write_finished_mbpp_shards(member)
     eval_cfg = cfg.evaluate.model_copy(update={"image": str(tmp_path / "missing.sif")})
     with pytest.raises(UserError, match="missing.sif|apptainer"):
         evaluate_tasks(str(member.generations_dir), member.model_name, ["mbpp"], str(benchmarks_dir),
@@ -207,12 +212,7 @@ def test_collect_merges_shards_when_no_evaluation_stage_would(tmp_path, benchmar
     plan = plan_for(tmp_path, evaluate=False, limit=4, shard_size=2, benchmarks=str(benchmarks_dir))
     member = plan.member("main")
     write_run(plan, member.config, False)
-    for shard, indices in ((0, (0, 1)), (1, (2, 3))):
-        path = raw_path(member.generate_dir, "mbpp", shard)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(json.dumps({"task": "mbpp", "index": i, "completion": f"def f():\n    return {i}\n",
-                                            "finish_reason": "stop", "n_tokens": 3}) + "\n" for i in indices))
-        mark_done(path)
+    write_finished_mbpp_shards(member)
     raw_path(member.generate_dir, "humanevalsynthesize-python", 0).write_text("")  # one shard of two, unfinished
 
     collect_run(str(plan.run.root))

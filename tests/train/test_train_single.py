@@ -81,40 +81,25 @@ def test_resume_after_kill_reproduces_the_uninterrupted_losses(tmp_path, referen
 
 
 @pytest.mark.slow
-def test_qlora_4bit_trains_on_cpu(tmp_path, tiny_model_dir, task_paths, torch_one_thread):
+@pytest.mark.parametrize("quantization", ["4bit", "8bit"])
+def test_qlora_trains_on_cpu(tmp_path, tiny_model_dir, task_paths, torch_one_thread, quantization):
+    """NF4 and LLM.int8 base weights (bitsandbytes 0.50 runs both on CPU, ../shared/reference/ml_cpu.md)."""
     try:
         import bitsandbytes  # noqa: F401
     except Exception as exc:  # pragma: no cover - depends on the install
         pytest.skip(f"bitsandbytes unusable here: {exc}")
-    config = make_config(tiny_model_dir, task_paths, peft="qlora", quantization="4bit", max_steps=4,
+    from safetensors.torch import load_file
+
+    config = make_config(tiny_model_dir, task_paths, peft="qlora", quantization=quantization, max_steps=4,
                          eval_steps=4, save_steps=4)
     merged = train_member(config, tmp_path / "q")
     rank = json.loads((tmp_path / "q" / "train" / "ranks" / "rank_0.json").read_text())
-    assert rank["quantized_layers"] == 14  # 7 linear layers x 2 decoder layers are NF4
+    assert rank["quantized_layers"] == 14  # 7 linear layers x 2 decoder layers are quantized
     losses = [r["loss"] for r in _rows(tmp_path / "q")]
     assert len(losses) == 4 and all(0 < loss < 20 for loss in losses)
-    assert (merged / "model.safetensors").exists()
-
-
-@pytest.mark.slow
-def test_qlora_8bit_trains_on_cpu(tmp_path, tiny_model_dir, task_paths, torch_one_thread):
-    """LLM.int8 base weights (bitsandbytes 0.50 runs int8 matmuls on CPU, ../shared/reference/ml_cpu.md)."""
-    try:
-        import bitsandbytes  # noqa: F401
-    except Exception as exc:  # pragma: no cover - depends on the install
-        pytest.skip(f"bitsandbytes unusable here: {exc}")
-    config = make_config(tiny_model_dir, task_paths, peft="qlora", quantization="8bit", max_steps=4,
-                         eval_steps=4, save_steps=4)
-    merged = train_member(config, tmp_path / "q8")
-    rank = json.loads((tmp_path / "q8" / "train" / "ranks" / "rank_0.json").read_text())
-    assert rank["quantized_layers"] == 14  # 7 linear layers x 2 decoder layers are int8
-    losses = [r["loss"] for r in _rows(tmp_path / "q8")]
-    assert len(losses) == 4 and all(0 < loss < 20 for loss in losses)
-    evals = _rows(tmp_path / "q8", "eval")
+    evals = _rows(tmp_path / "q", "eval")
     assert len(evals) == 1 and 0 < evals[0]["valid_loss"] < 20
-    from safetensors.torch import load_file
-
-    adapter = load_file(str(tmp_path / "q8" / "train" / "adapter" / "adapter_model.safetensors"))
+    adapter = load_file(str(tmp_path / "q" / "train" / "adapter" / "adapter_model.safetensors"))
     assert any(bool(t.abs().sum() > 0) for name, t in adapter.items() if "lora_B" in name)  # it did train
     assert (merged / "model.safetensors").exists()
 
