@@ -4,7 +4,8 @@ program, cold Go cache) over the same programs, in the same run, in the same con
 
     .venv/bin/python bench/eval_throughput.py [--tasks T ...] [--limit N] [--workers N] [--no-baseline]
 
-Prints wall time per task and in total, the speed-up ratio, and every verdict difference.
+Prints wall time per task and in total, the speed-up ratio, the CPU seconds of each side (steadier than
+wall time on a shared machine) and every verdict difference.
 Goal (issue #6): total <= 4 min and >= 3x the grader-style loop, with identical verdicts.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -30,11 +32,19 @@ from mft_hpc.evaluate.runtime import make_runtime  # noqa: E402
 from mft_hpc.tasks.registry import TASK_NAMES, load_problems  # noqa: E402
 
 
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def timed(runtime, jobs, workers):
+    """(wall s, CPU s of the sandboxes, verdict per index). CPU time (user + sys of every waited-for
+    process in the containers) barely depends on what else loads the shared machine."""
     results = {}
-    start = time.monotonic()
+    start, cpu = time.monotonic(), children_cpu()
     run_jobs(runtime, jobs, workers, lambda r: results.__setitem__(r["id"], r))
-    return time.monotonic() - start, {job["index"]: results[job["id"]]["verdict"] for job in jobs}
+    return (time.monotonic() - start, children_cpu() - cpu,
+            {job["index"]: results[job["id"]]["verdict"] for job in jobs})
 
 
 def main() -> int:
@@ -56,13 +66,15 @@ def main() -> int:
 
     rows, diffs, unexpected = [], [], []
     print(f"load average at start: {os.getloadavg()}  workers: {args.workers}")
-    print(f"{'task':<28}{'programs':>9}{'pass':>6}{'ours s':>9}{'grader s':>10}{'ratio':>7}")
+    print(f"{'task':<28}{'programs':>9}{'pass':>6}{'ours s':>9}{'grader s':>10}{'ratio':>7}"
+          f"{'ours cpu':>10}{'grader cpu':>12}")
     for task in args.tasks:
         problems = load_problems(args.benchmarks, task)[: args.limit]
         jobs = [job_spec(task, i, program(task, doc, canonical_generation(task, doc)), i)
                 for i, doc in enumerate(problems)]
-        wall, verdicts = timed(ours, jobs, args.workers)
-        base_wall, base_verdicts = (None, None) if args.no_baseline else timed(baseline, jobs, args.workers)
+        wall, cpu, verdicts = timed(ours, jobs, args.workers)
+        base_wall, base_cpu, base_verdicts = (None, None, None) if args.no_baseline else timed(baseline, jobs,
+                                                                                               args.workers)
         passed = sum(v == "pass" for v in verdicts.values())
         for index, verdict in verdicts.items():
             if verdict != "pass" and (task, index) not in KNOWN_BROKEN and (task, index) not in FLAKY:
@@ -75,12 +87,17 @@ def main() -> int:
                 diffs.append((task, index, verdict, base_verdicts[index], why))
         ratio = f"{base_wall / wall:7.2f}" if base_wall else "      -"
         base = f"{base_wall:10.1f}" if base_wall else "         -"
-        print(f"{task:<28}{len(jobs):>9}{passed:>6}{wall:9.1f}{base}{ratio}", flush=True)
-        rows.append({"task": task, "programs": len(jobs), "passed": passed, "ours_s": wall, "grader_s": base_wall})
+        base_cpu_text = f"{base_cpu:12.1f}" if base_cpu is not None else "           -"
+        print(f"{task:<28}{len(jobs):>9}{passed:>6}{wall:9.1f}{base}{ratio}{cpu:10.1f}{base_cpu_text}", flush=True)
+        rows.append({"task": task, "programs": len(jobs), "passed": passed, "ours_s": wall, "grader_s": base_wall,
+                     "ours_cpu_s": cpu, "grader_cpu_s": base_cpu})
     total = sum(r["ours_s"] for r in rows)
     base_total = None if args.no_baseline else sum(r["grader_s"] for r in rows)
+    cpu_total = sum(r["ours_cpu_s"] for r in rows)
     print(f"{'total':<28}{sum(r['programs'] for r in rows):>9}{sum(r['passed'] for r in rows):>6}{total:9.1f}"
-          + (f"{base_total:10.1f}{base_total / total:7.2f}" if base_total else ""))
+          + (f"{base_total:10.1f}{base_total / total:7.2f}" if base_total else f"{'-':>10}{'-':>7}")
+          + f"{cpu_total:10.1f}"
+          + (f"{sum(r['grader_cpu_s'] for r in rows):12.1f}" if base_total else ""))
     print(f"load average at end: {os.getloadavg()}")
     print(f"goal: total <= 240 s -> {'met' if total <= 240 else 'NOT met'}"
           + ("" if base_total is None else f"; ratio >= 3 -> {'met' if base_total / total >= 3 else 'NOT met'}"))

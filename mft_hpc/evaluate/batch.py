@@ -26,8 +26,9 @@ from mft_hpc.evaluate.runtime import Runtime, scratch_root
 
 KILLED_SANDBOX = "the program brought down its sandbox (killed the evaluation worker)"
 # signs that a program was starved by a neighbour rather than wrong on its own (lower case: Go and
-# Rust print "resource temporarily unavailable", C libraries "Resource temporarily unavailable")
-RESOURCE_MARKERS = ("resource temporarily unavailable", "unexpectedly panicked", "failed to spawn",
+# Rust print "resource temporarily unavailable", C libraries "Resource temporarily unavailable";
+# a Go compiler or test binary that cannot start a thread dies with "fatal error: newosproc")
+RESOURCE_MARKERS = ("resource temporarily unavailable", "unexpectedly panicked", "failed to spawn", "newosproc",
                     "cannot allocate memory", "unable to create native thread", "pthread_create", "eagain",
                     "out of memory", "outofmemoryerror", "bad_alloc", "memory allocation of",
                     "killed (memory limit)", "memoryerror")

@@ -8,6 +8,7 @@ from mft_hpc.evaluate.batch import run_jobs
 
 pytestmark = pytest.mark.container
 
+GO_TEST = 'package main\n\nimport (\n"testing"\n{imports}\n)\n\nfunc TestA(t *testing.T) {{ {body} }}\n'
 CASES = [
     # Python/MBPP are exec()'d with fresh globals: __name__ is not "__main__"
     ("python", 'if __name__ == "__main__":\n    raise ValueError("never runs")\n', "pass"),
@@ -24,6 +25,19 @@ CASES = [
     ("java", "public class Main { public static void main(String[] a) { int x = \"s\"; } }\n", "compile_error"),
     ("cpp", "#include <cassert>\nint main() { assert(1 == 2); }\n", "fail"),
     ("cpp", "auto f() { return 1; }\nint main() { return f() - 1; }\n", "compile_error"),  # -std=c++11
+    # Go: eight programs, so the batch builds them in groups of two (one `go test` per group)
+    ("go", GO_TEST.format(imports="", body=""), "pass"),
+    ("go", GO_TEST.format(imports="", body='t.Fatal("no")'), "fail"),
+    ("go", GO_TEST.format(imports='"fmt"', body='_ = fmt.Sprintf("%d", "s")'), "compile_error"),  # vet
+    ("go", GO_TEST.format(imports="", body='var x int = "s"; _ = x'), "compile_error"),
+    ("go", GO_TEST.format(imports='"os"', body="os.Exit(0)"), "fail"),      # go test's -test.paniconexit0
+    ("go", GO_TEST.format(imports='"github.com/stretchr/testify/assert"', body="assert.Equal(t, 1, 2)"), "fail"),
+    ("go", GO_TEST.format(imports='"github.com/stretchr/testify/assert"', body="assert.Equal(t, 1, 1)"), "pass"),
+    # a file named on the command line is built whatever its constraints (it fails a group's load)
+    ("go", "//go:build ignore\n\n" + GO_TEST.format(imports="", body=""), "pass"),
+    ("rust", "fn main(){}\n#[test]\nfn t() { assert_eq!(1, 1); }\n", "pass"),
+    ("rust", "fn main(){}\n#[test]\nfn t() { assert_eq!(1, 2); }\n", "fail"),
+    ("rust", "fn main(){}\n#[test]\nfn t() { let x: u8 = 255 + 1; }\n", "compile_error"),  # deny lint
 ]
 
 

@@ -1,0 +1,36 @@
+"""How a batch splits its Go programs into `go test` groups (no container needed: only the plan;
+test_semantics_container.py and the hostile tests run grouped Go programs in the real sandbox)."""
+
+from __future__ import annotations
+
+import io
+
+from mft_hpc.evaluate.worker import GO_GROUP, Batch
+
+
+def _plan(langs: list[str], workers: int, tmp_path) -> list[tuple[str, list[int]]]:
+    (tmp_path / "seed").mkdir(exist_ok=True)
+    jobs = [{"id": i, "lang": lang, "source": "", "timeout": 1.0, "compile_timeout": 1.0}
+            for i, lang in enumerate(langs)]
+    manifest = {"nonce": "n", "workers": workers, "jobs": jobs, "toolchain": {"gocache": str(tmp_path / "seed")}}
+    scratch = tmp_path / f"scratch{len(langs)}-{workers}"
+    scratch.mkdir()
+    batch = Batch(manifest, str(scratch), io.StringIO())
+    return [(function.__name__, [j["id"] for j in unit] if isinstance(unit, list) else [unit["id"]])
+            for function, unit in batch.tasks()]
+
+
+def test_go_programs_are_grouped_in_input_order_and_others_stay_single(tmp_path):
+    langs = ["python"] + ["go"] * 40 + ["js"]
+    plan = _plan(langs, 2, tmp_path)
+    assert plan[0] == ("run_one", [0]) and plan[-1] == ("run_one", [41])
+    groups = [ids for name, ids in plan if name == "run_go_group"]
+    assert [len(g) for g in groups] == [GO_GROUP] * 5
+    assert sum(groups, []) == list(range(1, 41))          # every Go program exactly once, in order
+
+
+def test_few_go_programs_still_spread_over_the_cores(tmp_path):
+    assert [len(ids) for name, ids in _plan(["go"] * 8, 2, tmp_path)] == [2, 2, 2, 2]
+    # a lone program (e.g. a re-run after its batch died) is built alone, exactly as the grader does
+    assert _plan(["go"], 2, tmp_path) == [("run_one", [0])]
+    assert _plan(["go"] * 3, 2, tmp_path) == [("run_one", [0]), ("run_one", [1]), ("run_one", [2])]
