@@ -1,7 +1,10 @@
-"""The evaluation image: built from containers/evaluation.def, cached by the hash of its inputs.
+"""The evaluation image, built in two layers and cached by the hash of each layer's inputs.
 
-The cache lives outside the repository (default /var/cache/mft-hpc/images as root, else
-~/.cache/mft-hpc/images; override with $MFT_HPC_IMAGE_CACHE), so every checkout on a machine
+Layer 1 (containers/evaluation.def): the six toolchains, ``<definition hash>.sif`` (~11 min cold).
+Layer 2 (containers/worker.def): layer 1 plus the evaluation worker at /opt/mft-hpc/worker,
+``<definition hash>-<worker hash>.sif`` (~20 s), so a worker change never rebuilds
+the toolchains. The cache lives outside the repository (default /var/cache/mft-hpc/images as root,
+else ~/.cache/mft-hpc/images; override with $MFT_HPC_IMAGE_CACHE), so every checkout on a machine
 reuses one build. A build goes to a temporary name and is renamed into place only when complete.
 """
 
@@ -15,12 +18,14 @@ import time
 from pathlib import Path
 
 from mft_hpc.errors import UserError
-from mft_hpc.evaluate.runtime import find_apptainer
+from mft_hpc.evaluate.runtime import WORKER_DIR, find_apptainer
 
 CONTAINERS_DIR = Path(__file__).resolve().parents[2] / "containers"
 DEFINITION = CONTAINERS_DIR / "evaluation.def"
 # files the definition copies in (%files); they are part of the hash
 DEFINITION_INPUTS = ("evaluation.def", "rand_compat")
+WORKER_DEFINITION = CONTAINERS_DIR / "worker.def"
+WORKER_FILES = ("worker.py", "JavacServer.java")   # from WORKER_DIR, copied in by worker.def
 
 
 def cache_dir() -> Path:
@@ -31,25 +36,54 @@ def cache_dir() -> Path:
     return Path.home() / ".cache" / "mft-hpc" / "images"
 
 
-def definition_hash(containers_dir: Path = CONTAINERS_DIR) -> str:
+def _content(path: Path) -> bytes:
+    """A file's bytes; for a definition without its leading comment, which documents and builds nothing."""
+    data = path.read_bytes()
+    if path.suffix != ".def":
+        return data
+    lines = data.splitlines(keepends=True)
+    while lines and (not lines[0].strip() or lines[0].lstrip().startswith(b"#")):
+        lines.pop(0)
+    return b"".join(lines)
+
+
+def _digest(files: list[tuple[str, Path]]) -> str:
     digest = hashlib.sha256()
-    for name in DEFINITION_INPUTS:
-        root = containers_dir / name
-        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
-        for path in files:
-            digest.update(str(path.relative_to(containers_dir)).encode() + b"\0")
-            digest.update(path.read_bytes() + b"\0")
+    for name, path in files:
+        digest.update(name.encode() + b"\0")
+        digest.update(_content(path) + b"\0")
     return digest.hexdigest()[:16]
 
 
+def definition_hash(containers_dir: Path = CONTAINERS_DIR) -> str:
+    """Layer 1: the toolchain definition and the files it copies in."""
+    files = []
+    for name in DEFINITION_INPUTS:
+        root = containers_dir / name
+        paths = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        files += [(str(p.relative_to(containers_dir)), p) for p in paths]
+    return _digest(files)
+
+
+def worker_hash(containers_dir: Path = CONTAINERS_DIR, worker_dir: Path = WORKER_DIR) -> str:
+    """Layer 2: worker.def and the worker files (by name, so every checkout shares the build)."""
+    return _digest([("worker.def", containers_dir / "worker.def"),
+                    *((name, worker_dir / name) for name in WORKER_FILES)])
+
+
+def toolchain_image() -> Path:
+    return cache_dir() / f"{definition_hash()}.sif"
+
+
 def default_image(sandbox: bool = False) -> Path:
-    name = definition_hash()
+    """The final (layer 2) image for this checkout's definitions and worker."""
+    name = f"{definition_hash()}-{worker_hash()}"
     return cache_dir() / (f"{name}.rootfs" if sandbox else f"{name}.sif")
 
 
-def build_image(out: Path | None = None, force: bool = False, log=print) -> Path:
-    """Build the SIF (``apptainer build --fakeroot``) unless it is cached; returns its path."""
-    out = Path(out) if out else default_image()
+def build_definition(definition: Path, out: Path, force: bool = False, build_args: dict[str, str] | None = None,
+                     log=print) -> Path:
+    """Build one definition into ``out`` (``apptainer build --fakeroot``) unless it exists; returns ``out``."""
     if out.exists() and not force:
         log(f"image up to date: {out}")
         return out
@@ -59,14 +93,16 @@ def build_image(out: Path | None = None, force: bool = False, log=print) -> Path
     cmd = [apptainer, "-q", "build", "-F", "--mksquashfs-args", "-comp lz4"]
     if os.geteuid() == 0:
         cmd.append("--fakeroot")   # %post as root without CAP_SYS_RESOURCE fails otherwise
-    cmd += [str(tmp), str(DEFINITION)]
-    log(f"building {out} (several minutes) ...")
+    for key, value in (build_args or {}).items():
+        cmd += ["--build-arg", f"{key}={value}"]
+    cmd += [str(tmp), str(definition)]
+    log(f"building {out} from {definition.name} ...")
     start = time.monotonic()
     try:
-        proc = subprocess.run(cmd, cwd=CONTAINERS_DIR, capture_output=True, text=True)
+        proc = subprocess.run(cmd, cwd=definition.parent, capture_output=True, text=True)
         if proc.returncode != 0:
             tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
-            raise UserError(f"{DEFINITION}: apptainer build failed:\n{tail}")
+            raise UserError(f"{definition}: apptainer build failed:\n{tail}")
         os.chmod(tmp, 0o644)
         os.replace(tmp, out)
     finally:
@@ -74,6 +110,18 @@ def build_image(out: Path | None = None, force: bool = False, log=print) -> Path
             tmp.unlink()
     log(f"built {out} in {time.monotonic() - start:.0f} s")
     return out
+
+
+def build_worker_layer(base: Path, out: Path | None = None, force: bool = False, log=print) -> Path:
+    """Layer 2 over an existing toolchain image ``base``: quick, never builds the toolchains."""
+    return build_definition(WORKER_DEFINITION, Path(out) if out else default_image(), force=force,
+                            build_args={"base": str(base), "worker_dir": str(WORKER_DIR)}, log=log)
+
+
+def build_image(out: Path | None = None, force: bool = False, force_toolchains: bool = False, log=print) -> Path:
+    """Both layers, each only when not cached (``force``: layer 2 again; ``force_toolchains``: both)."""
+    base = build_definition(DEFINITION, toolchain_image(), force=force_toolchains, log=log)
+    return build_worker_layer(base, out, force=force or force_toolchains, log=log)
 
 
 def build_sandbox(sif: Path, out: Path | None = None, log=print) -> Path:
@@ -88,9 +136,14 @@ def build_sandbox(sif: Path, out: Path | None = None, log=print) -> Path:
     if proc.returncode != 0:
         shutil.rmtree(tmp, ignore_errors=True)
         raise UserError(f"{sif}: unpacking for bwrap failed: {proc.stderr.strip()[-500:]}")
-    for mount_point in ("scratch", "worker", "tmp", "proc", "dev"):
+    for mount_point in ("scratch", "tmp", "proc", "dev"):
         (tmp / mount_point).mkdir(exist_ok=True)
     os.chmod(tmp, 0o755)
-    os.replace(tmp, out)
+    try:
+        os.replace(tmp, out)
+    except OSError:
+        if not out.is_dir():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)   # another process unpacked the same image first
     log(f"unpacked {out}")
     return out

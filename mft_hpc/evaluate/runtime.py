@@ -1,8 +1,10 @@
 """Sandbox runtimes behind one interface: apptainer/singularity, bwrap, host (unsafe).
 
-A runtime turns "start the worker on this scratch dir" into an argv. It is probed once (the
-worker's ``--probe`` run inside the sandbox); a missing isolation feature raises UserError —
-there is never a silent downgrade to weaker isolation.
+A runtime turns "start the worker on this scratch dir" into an argv. The sandboxed runtimes run
+the worker the image holds (IMAGE_WORKER_DIR, put there by containers/worker.def); only the host
+runtime runs the package's own copy. It is probed once (the worker's ``--probe`` run inside the
+sandbox); a missing isolation feature raises UserError — there is never a silent downgrade to
+weaker isolation.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from pathlib import Path
 
 from mft_hpc.errors import UserError
 
-WORKER_DIR = Path(__file__).resolve().parent       # bound read-only at /worker
+WORKER_DIR = Path(__file__).resolve().parent       # the package's worker: host runtime, image builds
+IMAGE_WORKER_DIR = "/opt/mft-hpc/worker"             # the worker inside the image (layer 2)
+BOUND_WORKER_DIR = "/worker"                         # where an explicit worker_dir is bound instead
 SANDBOX_UID = 1001                                   # payload uid when apptainer runs as root
 NOBODY = 65534                                       # host uid bwrap runs as when started by root
 MEMORY_PER_WORKER_MB = 3072
@@ -63,13 +67,24 @@ class Runtime:
     name: str
     image: str | None = None
     facts: dict | None = field(default=None, repr=False)
-    worker_dir: Path = WORKER_DIR          # bound read-only at /worker
+    # None: the image's own worker. A directory: bound read-only at /worker and run from there
+    # instead (only for explicit callers such as bench/eval_throughput.py's grader-style baseline).
+    worker_dir: Path | None = None
     worker_script: str = "worker.py"
 
     isolated = True
 
     def argv(self, scratch: Path, workers: int, worker_args: list[str]) -> list[str]:
         raise NotImplementedError
+
+    def worker_binds(self) -> list[tuple[str, str]]:
+        """(host dir, sandbox dir) to bind read-only for the worker: none for the image's own."""
+        return [(str(self.worker_dir), BOUND_WORKER_DIR)] if self.worker_dir is not None else []
+
+    def worker_command(self, worker_args: list[str]) -> list[str]:
+        """The worker's command line inside the sandbox."""
+        folder = IMAGE_WORKER_DIR if self.worker_dir is None else BOUND_WORKER_DIR
+        return ["python3", "-I", f"{folder}/{self.worker_script}", "--scratch", "/scratch", *worker_args]
 
     def prepare_scratch(self, scratch: Path) -> None:
         scratch.mkdir(parents=True, exist_ok=True)
@@ -90,8 +105,13 @@ class Runtime:
             proc = subprocess.run(self.argv(scratch, 1, ["--probe"]), capture_output=True, text=True,
                                   timeout=120, **self.popen_kwargs())
         if proc.returncode != 0:
-            raise UserError(f"runtime {self.name}: the sandbox does not start ({self.image}): "
-                            + (proc.stderr.strip().splitlines() or ["no output"])[-1])
+            last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            if self.worker_dir is None and f"{IMAGE_WORKER_DIR}/{self.worker_script}" in last:
+                raise UserError(f"runtime {self.name}: image {self.image} has no evaluation worker at "
+                                f"{IMAGE_WORKER_DIR}/{self.worker_script} (not built by this mft-hpc, or before the "
+                                "worker went into the image); build one with `mft-hpc container build` "
+                                "(--sandbox for bwrap) and use the path it prints")
+            raise UserError(f"runtime {self.name}: the sandbox does not start ({self.image}): {last}")
         facts = json.loads(proc.stdout.strip().splitlines()[-1])
         if self.isolated:
             problems = []
@@ -125,14 +145,15 @@ class ApptainerRuntime(Runtime):
     def argv(self, scratch, workers, worker_args):
         cmd = [self.binary, "-q", "exec", "--containall", "--cleanenv", "--no-home", "--no-mount", "bind-paths",
                "--net", "--network", "none", "--uts", "--hostname", "sandbox",
-               "--pwd", "/scratch", "--bind", f"{scratch}:/scratch:rw", "--bind", f"{self.worker_dir}:/worker:ro",
+               "--pwd", "/scratch", "--bind", f"{scratch}:/scratch:rw",
+               *(a for host, inside in self.worker_binds() for a in ("--bind", f"{host}:{inside}:ro")),
                "--env", f"PATH={CONTAINER_PATH}"]
         if os.geteuid() == 0:
             cmd += ["--security", f"uid:{SANDBOX_UID},gid:{SANDBOX_UID}", "--no-privs"]
             if cgroup_limits_usable():
                 cmd += ["--memory", f"{MEMORY_PER_WORKER_MB * workers + 1024}M",
                         "--pids-limit", str(PIDS_PER_WORKER * workers + 64)]
-        return cmd + [str(self.image), "python3", "-I", f"/worker/{self.worker_script}", "--scratch", "/scratch", *worker_args]
+        return cmd + [str(self.image), *self.worker_command(worker_args)]
 
     def prepare_scratch(self, scratch):
         scratch.mkdir(parents=True, exist_ok=True)
@@ -168,10 +189,11 @@ class BwrapRuntime(Runtime):
         return [self.binary, "--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534",
                 "--cap-drop", "ALL", "--die-with-parent", "--new-session", "--hostname", "sandbox",
                 "--ro-bind", str(self.image), "/", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
-                "--bind", str(scratch), "/scratch", "--ro-bind", str(self.worker_dir), "/worker",
+                "--bind", str(scratch), "/scratch",
+                *(a for host, inside in self.worker_binds() for a in ("--ro-bind", host, inside)),
                 "--chdir", "/scratch", "--clearenv", "--setenv", "PATH", CONTAINER_PATH,
                 "--setenv", "LANG", "C.UTF-8", "--setenv", "HOME", "/scratch",
-                "python3", "-I", f"/worker/{self.worker_script}", "--scratch", "/scratch", *worker_args]
+                *self.worker_command(worker_args)]
 
     def prepare_scratch(self, scratch):
         scratch.mkdir(parents=True, exist_ok=True)
@@ -197,7 +219,8 @@ class HostRuntime(Runtime):
     isolated = False
 
     def argv(self, scratch, workers, worker_args):
-        return [sys.executable, "-I", str(self.worker_dir / self.worker_script), "--scratch", str(scratch), *worker_args]
+        worker = (self.worker_dir or WORKER_DIR) / self.worker_script
+        return [sys.executable, "-I", str(worker), "--scratch", str(scratch), *worker_args]
 
     def toolchain(self):
         # the host's own toolchains: prebuilt Rust crates and a Go cache only where configured
@@ -224,7 +247,7 @@ def evaluation_argv(eval_cfg, workers: int) -> list[str]:
     """The argv an evaluation element starts its sandbox with, rendered without running anything.
 
     Exactly what mft_hpc.evaluate.batch runs for a batch of ``workers`` parallel programs (image,
-    binds, no network, limits as this machine's uid and cgroups allow), except the scratch
+    the image's worker, binds, no network, limits as this machine's uid and cgroups allow), except the scratch
     directory: a fresh temporary directory per batch, shown here as ``mft-hpc-eval.XXXXXXXX``.
     Raises UserError where the element would fail to start the sandbox (no binary, no image).
     """

@@ -1,7 +1,7 @@
 """Evaluation worker: runs a batch of programs inside the sandbox and streams one verdict per program.
 
-Self-contained (standard library only): it runs with the image's python3, bound read-only at
-/worker. Protocol: a JSON manifest on stdin
+Self-contained (standard library only): it runs with the image's python3, from the image's
+/opt/mft-hpc/worker (containers/worker.def). Protocol: a JSON manifest on stdin
     {"nonce": str, "workers": int, "jobs": [{"id": int, "lang": str, "source": str,
      "timeout": float, "compile_timeout": float}], "toolchain": {...paths...}}
 and lines ``<nonce> <json>`` on stdout: {"id", "event": "start"} when a program starts and

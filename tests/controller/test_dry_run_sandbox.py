@@ -40,8 +40,9 @@ def test_apptainer_argv_names_the_image_and_no_network(tmp_path):
     argv = evaluation_argv(EvaluateSection(runtime="apptainer", image=str(image)), workers=3)
     assert argv[:3] == [binary, "-q", "exec"]
     assert argv[argv.index("--network") + 1] == "none" and "--containall" in argv
-    assert argv[argv.index(str(image)):] == [str(image), "python3", "-I", "/worker/worker.py",
+    assert argv[argv.index(str(image)):] == [str(image), "python3", "-I", "/opt/mft-hpc/worker/worker.py",
                                               "--scratch", "/scratch"]
+    assert not any(a.endswith(":/worker:ro") for a in argv)   # the worker is the image's, not bound
     assert any(a.endswith("/mft-hpc-eval.XXXXXXXX/scratch:/scratch:rw") for a in argv)
     if "--memory" in argv:  # root with usable cgroups: the limit scales with the workers
         assert argv[argv.index("--memory") + 1] == f"{MEMORY_PER_WORKER_MB * 3 + 1024}M"
