@@ -13,6 +13,7 @@ ARCH_TRIPLET=x86_64-linux-gnu
 
 if [ "$(id -u)" != 0 ]; then echo "install_apptainer: must run as root" >&2; exit 2; fi
 if "$PREFIX/bin/apptainer" --version 2>/dev/null | grep -q '^apptainer version 1\.4\.'; then
+    ln -sfn apptainer "$PREFIX/bin/singularity"   # the compatibility name, as Debian's package ships it
     "$PREFIX/bin/apptainer" --version; exit 0
 fi
 if [ -z "${DEBIAN_MIRROR:-}" ]; then
@@ -86,6 +87,8 @@ PYEOF
 grep -q '^root:' /etc/subuid || echo 'root:200000:65536' >> /etc/subuid
 grep -q '^root:' /etc/subgid || echo 'root:200000:65536' >> /etc/subgid
 chmod -R a+rX "$STAGE"
+
+ln -sfn apptainer "$STAGE/bin/singularity"   # the compatibility name, as Debian's package ships it
 
 # swap into place only once complete, so a failed install never looks finished
 rm -rf "$PREFIX"; mv "$STAGE" "$PREFIX"

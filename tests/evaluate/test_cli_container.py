@@ -42,3 +42,18 @@ def test_evaluate_cli_writes_grader_metrics(evaluation_image, benchmarks_dir, tm
     before = (folder / f"metrics_{TASK}_m1.json").stat().st_mtime_ns
     assert main(args) == 0                                      # rerun: finished task is skipped
     assert (folder / f"metrics_{TASK}_m1.json").stat().st_mtime_ns == before
+
+
+def test_singularity_runtime_name_runs_the_same_container(evaluation_image, benchmarks_dir, tmp_path):
+    """`--runtime singularity` finds the `singularity` binary (Apptainer's compatibility name, which
+    containers/install_apptainer.sh installs as Debian's package does) and gives the same verdicts."""
+    task = "humanevalsynthesize-python"
+    gens = [[canonical_generation(task, doc)] for doc in load_problems(benchmarks_dir, task)]
+    gen_dir = tmp_path / "generations_m1"
+    gen_dir.mkdir()
+    (gen_dir / f"generations_{task}_m1.json").write_text(json.dumps(gens))
+    assert main(["evaluate", "--generations", str(gen_dir), "--model", "m1", "--benchmarks", str(benchmarks_dir),
+                 "--out", str(tmp_path / "out"), "--image", str(evaluation_image), "--runtime", "singularity",
+                 "--tasks", task]) == 0
+    metrics = json.loads((tmp_path / "out" / "metrics_m1" / f"metrics_{task}_m1.json").read_text())
+    assert metrics[task]["pass@1"] == 1.0 and metrics["config"]["runtime"] == "singularity"
