@@ -37,15 +37,3 @@ def wait_for_run(root: Path, deadline_s: float = 420.0, settled=lambda elements:
         if time.monotonic() > end:
             raise AssertionError("run did not settle: " + ", ".join(f"{e.label}={e.state}" for e in elements))
         time.sleep(2)
-
-
-def wait_until(predicate, timeout_s: float, what: str):
-    """Poll ``predicate`` until it returns something truthy; return that value."""
-    end = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
-        time.sleep(0.2)

@@ -9,7 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from controller_helpers import wait_for_run, wait_until, write_chat_data, write_config
+from controller_helpers import wait_for_run, write_chat_data, write_config
+from polling import wait_for
 
 from mft_hpc.config import load_config
 from mft_hpc.controller.operations import refresh_run, start_run
@@ -66,7 +67,7 @@ def test_requeued_training_resumes_and_its_dependents_still_run(tmp_path, tiny_m
     train_id = outcome.submitted[("train", "main", "")]
     submitted = attempts_and_ids(root)
 
-    wait_until(lambda: saved_steps(member), 420, "the first checkpoint (the job may queue behind others)")
+    wait_for(lambda: saved_steps(member), 420, 0.2, "the first checkpoint (the job may queue behind others)")
     subprocess.run(["scontrol", "requeue", train_id], check=True, timeout=30)
 
     elements = wait_for_run(root, deadline_s=900)
@@ -115,7 +116,7 @@ def test_slurmctld_restart_mid_run(tmp_path, tiny_model_dir, benchmarks_dir, slu
     root = tmp_path / "runs" / "restart"
     submitted = attempts_and_ids(root)
     out = root / "members" / "main" / "generate"
-    wait_until(lambda: progress_path(out, slow_task).exists(), 420, "the first generation element to start")
+    wait_for(lambda: progress_path(out, slow_task).exists(), 420, 0.2, "the first generation element to start")
     before = {e.label: e.state for e in refresh_run(root)}
     assert before[f"generate/main/{slow_task}/0"] == RUNNING, before
     assert before["generate/main/mbpp/0"] == PENDING and before["collect/_run/0"] == PENDING, before
@@ -127,8 +128,8 @@ def test_slurmctld_restart_mid_run(tmp_path, tiny_model_dir, benchmarks_dir, slu
         # users' Slurm clients only block meanwhile
         restart = subprocess.Popen(["bash", str(RESTART_CTLD), "4"], stdout=handle, stderr=subprocess.STDOUT)
     try:
-        wait_until(lambda: "slurmctld stopped" in log.read_text() or restart.poll() is not None, 90,
-                   "slurmctld to stop")
+        wait_for(lambda: "slurmctld stopped" in log.read_text() or restart.poll() is not None, 90, 0.2,
+                 "slurmctld to stop")
         assert "slurmctld stopped" in log.read_text(), log.read_text()
         # a status refresh while slurmctld is down: squeue gets no answer (a 1 s timeout here, shorter
         # than the client's own retrying), the poller falls back to accounting, nothing is marked failed

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import time
 
 
 def sacct_rows(job_ids: list[str], fields: str = "JobID,State,Start,End") -> dict[str, dict[str, str]]:
@@ -15,18 +14,6 @@ def sacct_rows(job_ids: list[str], fields: str = "JobID,State,Start,End") -> dic
         values = dict(zip(names, line.split("|")))
         rows[values["JobID"]] = values
     return rows
-
-
-def wait_for(predicate, timeout_s: float, interval_s: float = 0.5, what: str = "condition"):
-    """Poll ``predicate`` until it returns something truthy (accounting lags: never trust one read)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        time.sleep(interval_s)
 
 
 def submission_script(folder, job_id: str) -> str:

@@ -8,7 +8,8 @@ import subprocess
 
 import pytest
 import slurm_layer_jobs as jobs_fn
-from slurm_layer_helpers import scontrol_job, wait_for
+from polling import wait_for
+from slurm_layer_helpers import scontrol_job
 
 from mft_hpc.config.sections.cluster import ClusterSection
 from mft_hpc.slurm import DryRunLog, Submitter, after_corr, after_ok

@@ -7,7 +7,8 @@ import time
 
 import pytest
 import slurm_layer_jobs as jobs_fn
-from slurm_layer_helpers import sacct_rows, submission_script, wait_for
+from polling import wait_for
+from slurm_layer_helpers import sacct_rows, submission_script
 
 from mft_hpc.slurm import (
     DependencyNeverSatisfied,
