@@ -34,7 +34,7 @@ def submit_training(loaded: LoadedConfig, run: RunDir, *, dry_run=None) -> list:
         member_dir.mkdir(parents=True, exist_ok=True)
         member_dirs.append(str(member_dir))
     return submitter.map_array(TrainElement(), [member for _, member in loaded.members], member_dirs,
-                               name=f"{loaded.config.run.name}-train")  # element i = member i
+                               name=f"{loaded.config.run.name}-train", stage="train")  # element i = member i
 
 
 def main(argv: list[str] | None = None) -> int:

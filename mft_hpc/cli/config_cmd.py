@@ -14,7 +14,8 @@ def register(verbs: argparse._SubParsersAction) -> None:
     check.add_argument("file")
     check.add_argument("--no-path-check", action="store_true", help="skip checking that input paths exist")
     check.set_defaults(func=_check)
-    show = actions.add_parser("show", help="print the resolved config of every sweep member")
+    show = actions.add_parser("show", help="print the resolved config of every sweep member and the "
+                                           "resources of each stage's jobs")
     show.add_argument("file")
     show.set_defaults(func=_show)
     reference = actions.add_parser("reference", help="print the config reference (Markdown)")
@@ -29,10 +30,19 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from mft_hpc.config.stages import STAGES, describe, resolve_stage, stages_to_run
+
     loaded = load_config(args.file, check_paths=False)
     for name, member in loaded.members:
         print(f"# member: {name}")
         print(dump_config(member))
+    # comments, so that the output stays valid YAML; members share one cluster section
+    cluster = loaded.members[0][1].cluster
+    running = stages_to_run([member for _, member in loaded.members])
+    print(f"# resources per stage (executor: {cluster.executor}; cluster.stages and stage defaults applied):")
+    for stage in STAGES:
+        note = "" if stage in running else "  (not run: disabled)"
+        print(f"#   {stage:<9} {describe(resolve_stage(cluster, stage))}{note}")
     return 0
 
 

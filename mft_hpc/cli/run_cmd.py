@@ -5,17 +5,33 @@ from __future__ import annotations
 import argparse
 import logging
 
-from mft_hpc.config import load_config
+from mft_hpc.config import LoadedConfig, load_config
+
+
+def _submission_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config")
+    parser.add_argument("--executor", choices=("slurm", "local"), help="override cluster.executor")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print every sbatch script and sandbox command; submit nothing")
 
 
 def register(verbs: argparse._SubParsersAction) -> None:
     run = verbs.add_parser("run", help="submit the whole pipeline of a config (train → generate → evaluate → collect)",
                            description="Submit the run's DAG through Slurm in one pass (the command then exits), "
-                                       "or, with the local executor, run it here stage by stage.")
-    run.add_argument("config")
-    run.add_argument("--executor", choices=("slurm", "local"), help="override cluster.executor")
-    run.add_argument("--dry-run", action="store_true", help="print every sbatch script and sandbox command; submit nothing")
+                                       "or, with the local executor, run it here stage by stage. "
+                                       "Evaluate an existing model (model.path): run CONFIG --skip train.")
+    _submission_options(run)
+    selection = run.add_mutually_exclusive_group()
+    selection.add_argument("--only", metavar="STAGES", help="run only these stages, e.g. train or generate,evaluate "
+                                                            "(stages: train, generate, evaluate, collect)")
+    selection.add_argument("--skip", metavar="STAGES", help="run every enabled stage but these, e.g. train")
     run.set_defaults(func=_run)
+
+    train = verbs.add_parser("train", help="submit the training only (= run CONFIG --only train)",
+                             description="Train every sweep member (one Slurm array) in a new run directory; "
+                                         "generate/evaluate/collect are not submitted.")
+    _submission_options(train)
+    train.set_defaults(func=_run, only="train", skip=None)
 
     resume = verbs.add_parser("resume", help="re-submit every element whose output is not finished")
     resume.add_argument("run", metavar="RUN", help="run directory (runs/<name>)")
@@ -43,11 +59,23 @@ def _print_outcome(outcome) -> None:
         print("nothing to submit: every element is finished, queued or running")
 
 
+def load_selected(path: str, only: str | None, skip: str | None) -> LoadedConfig:
+    """The config with the stages left out by ``--only``/``--skip`` disabled (mft_hpc.config.selection)."""
+    from mft_hpc.config.selection import check_selection, disabled_overrides, parse_stages, selected_stages
+
+    if only is None and skip is None:
+        return load_config(path)
+    selected = selected_stages(only, skip)
+    as_written = load_config(path, check_paths=False).config
+    check_selection(as_written, parse_stages("--only", only) if only is not None else None, selected, path)
+    return load_config(path, overrides=disabled_overrides(selected))
+
+
 def _run(args: argparse.Namespace) -> int:
     from mft_hpc.controller.operations import start_run
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    loaded = load_config(args.config)
+    loaded = load_selected(args.config, args.only, args.skip)
     outcome = start_run(loaded, executor=args.executor, dry_run=args.dry_run)
     if outcome.dry_run is not None:
         print(outcome.dry_run)

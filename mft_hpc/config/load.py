@@ -109,8 +109,25 @@ def _path_problems(source: Path, lines: dict, config: Config) -> list[str]:
     return problems
 
 
-def load_config(path: str | os.PathLike, check_paths: bool = True) -> LoadedConfig:
-    """Parse, validate and expand a config file, or raise ConfigError listing every problem."""
+def _cluster_problems(source: Path, lines: dict, members: list[tuple[str, Config]]) -> list[str]:
+    from mft_hpc.config.stages import cluster_problems
+
+    problems: list[str] = []
+    for _, member in members:  # a sweep may set cluster keys: check every member, report each fault once
+        for loc, message in cluster_problems(member.cluster):
+            problem = _format(source, lines, loc, message)
+            if problem not in problems:
+                problems.append(problem)
+    return problems
+
+
+def load_config(path: str | os.PathLike, check_paths: bool = True,
+                overrides: dict[str, Any] | None = None) -> LoadedConfig:
+    """Parse, validate and expand a config file, or raise ConfigError listing every problem.
+
+    ``overrides`` (dotted key -> value, e.g. ``{"train.enabled": False}`` from the command line)
+    are applied to the file's values before validation.
+    """
     source = Path(path)
     try:
         text = source.read_text()
@@ -125,6 +142,11 @@ def load_config(path: str | os.PathLike, check_paths: bool = True) -> LoadedConf
     if not isinstance(raw, dict):
         raise ConfigError([f"{source}: the config must be a YAML mapping of sections"])
     lines = key_lines(text)
+    for dotted, value in (overrides or {}).items():
+        try:
+            sweep_mod.set_dotted(raw, dotted, value)
+        except KeyError:
+            pass  # the section is not a mapping: validation reports it
 
     problems = _sweep_problems(source, lines, raw)
     try:
@@ -142,6 +164,7 @@ def load_config(path: str | os.PathLike, check_paths: bool = True) -> LoadedConf
         except ValidationError as err:
             for problem in _validation_problems(source, lines, err):
                 problems.append(f"{problem} [sweep member {name}]")
+    problems += _cluster_problems(source, lines, members)
     if problems:
         raise ConfigError(problems)
     if check_paths:

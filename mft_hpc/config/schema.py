@@ -8,6 +8,7 @@ from pydantic import Field
 
 from mft_hpc.config.sections.base import Section
 from mft_hpc.config.sections.cluster import ClusterSection
+from mft_hpc.config.sections.collect import CollectSection
 from mft_hpc.config.sections.data import DataSection
 from mft_hpc.config.sections.evaluate import EvaluateSection
 from mft_hpc.config.sections.generate import GenerateSection
@@ -26,5 +27,6 @@ class Config(Section):
     generate: GenerateSection = Field(default_factory=GenerateSection)
     evaluate: EvaluateSection = Field(default_factory=EvaluateSection)
     submission: SubmissionSection = Field(default_factory=SubmissionSection)
+    collect: CollectSection = Field(default_factory=CollectSection)
     # dotted key -> list of values; expanded by mft_hpc.config.sweep into member configs
     sweep: dict[str, list[Any]] = Field(default_factory=dict)

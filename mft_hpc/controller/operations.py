@@ -11,7 +11,8 @@ from mft_hpc.controller.plan import RunPlan, build_plan, resolve_paths
 from mft_hpc.controller.refresh import in_flight, raised_in_our_code, refresh
 from mft_hpc.controller.runfile import executor_of, load_run, write_run
 from mft_hpc.controller.state import CANCELLED, FAILED_STATES, StateChange, StateStore
-from mft_hpc.controller.submit import COLLECT_MEMBER, DagSubmitter, Key, all_keys, descendants, element_specs
+from mft_hpc.controller.submit import (COLLECT_MEMBER, DagSubmitter, Key, all_keys, collects, descendants,
+                                      element_specs)
 from mft_hpc.errors import UserError
 from mft_hpc.rundir import RunDir, clear_done
 from mft_hpc.slurm import DryRunLog, SlurmCommands, StatusPoller, Submitter
@@ -51,6 +52,19 @@ def validate_members(members: list, source: Path) -> None:
         raise UserError(f"{source}: sweep: cluster.* must be equal for every member (one training array)")
 
 
+def check_site(members: list, source: Path) -> None:
+    """Every stage the run submits fits this cluster (sinfo): else nothing is submitted."""
+    from mft_hpc.slurm.site import SlurmUnavailable, config_fit_problems, read_partitions
+
+    try:
+        partitions = read_partitions()
+    except SlurmUnavailable as err:
+        raise UserError(f"Slurm does not answer ({err}); nothing was submitted (`mft-hpc doctor` checks the site)") from None
+    problems = config_fit_problems([config for _, config in members], source, partitions)
+    if problems:
+        raise UserError("\n".join(problems + ["nothing was submitted (`mft-hpc doctor CONFIG` shows the partitions)"]))
+
+
 def _submitter(plan: RunPlan, dry_run: DryRunLog | None = None, commands: SlurmCommands | None = None) -> Submitter:
     return Submitter(plan.members[0].config.cluster, plan.run.logs, commands=commands, dry_run=dry_run)
 
@@ -85,6 +99,8 @@ def start_run(loaded: LoadedConfig, executor: str | None = None, dry_run: bool =
     if (root / "run.json").exists():
         raise UserError(f"{root} already exists: continue it with `mft-hpc resume {root}`, "
                         "or choose another run.name")
+    if written.cluster.executor == "slurm":
+        check_site(members, loaded.source)
     plan = build_plan(RunDir.create(root), members, loaded.is_sweep)
     write_run(plan, written, loaded.is_sweep)
     with StateStore(plan.run.state_db, run=plan.name) as store:
@@ -109,10 +125,10 @@ def _flying(plan: RunPlan, elements) -> dict[Key, str]:
     return {plan.key_of(e): e.slurm_job_id for e in elements if in_flight(e)}
 
 
-def _with_collect(todo: set[Key], flying: dict[Key, str]) -> set[Key]:
+def _with_collect(plan: RunPlan, todo: set[Key], flying: dict[Key, str]) -> set[Key]:
     """``todo`` plus the collect job when it brings new results: a leaderboard written before them is stale."""
     collect = ("collect", COLLECT_MEMBER, "")
-    if todo - {collect} and collect not in flying:
+    if todo - {collect} and collect not in flying and collects(plan):
         return todo | {collect}
     return todo
 
@@ -123,7 +139,7 @@ def resume(root: str | Path) -> Outcome:
     with store:
         elements = refresh(plan, store, use_scheduler=executor_of(plan) == "slurm")
         flying = _flying(plan, elements)
-        todo = _with_collect({key for key in all_keys(plan) if not plan.is_done(*key) and key not in flying}, flying)
+        todo = _with_collect(plan, {key for key in all_keys(plan) if not plan.is_done(*key) and key not in flying}, flying)
         submitted = _submit(plan, store, todo, flying, _submitter(plan)) if todo else {}
     return Outcome(submitted, {})
 
@@ -150,7 +166,7 @@ def retry(root: str | Path, force: bool = False, max_attempts: int = MAX_ATTEMPT
                 skipped[key] = f"raised an exception ({element.last_error}); fix it, then retry --force"
             else:
                 retry_keys.add(key)
-        todo = _with_collect({key for key in retry_keys | descendants(plan, retry_keys)
+        todo = _with_collect(plan, {key for key in retry_keys | descendants(plan, retry_keys)
                               if not plan.is_done(*key) and key not in flying and key not in skipped}, flying)
         submitted = _submit(plan, store, todo, flying, _submitter(plan)) if todo else {}
     return Outcome(submitted, skipped)

@@ -7,7 +7,8 @@ evaluation array is chained ``aftercorr`` (element i after generation element i)
 or a resume that submits a subset) a task's evaluation waits ``afterok`` on exactly its own
 generation elements: a Slurm array has no per-element afterok, so each such task is its own job.
 
-On Slurm everything is queued in one pass and the controller may exit. With the local executor
+Each submission names its stage: its jobs get that stage's resources (``cluster.stages``, see
+mft_hpc.config.stages). On Slurm everything is queued in one pass and the controller may exit. With the local executor
 there is no scheduler to hold dependencies, so stages run one after another while the controller
 waits (one job per stage and member, so the container starts once). Only elements in ``todo`` are
 submitted; parents that are still queued or running are depended on by their recorded job ids.
@@ -31,11 +32,6 @@ log = logging.getLogger(__name__)
 COLLECT_MEMBER = "_run"
 COLLECT_KEY: Key = ("collect", COLLECT_MEMBER, "")
 
-# Per-stage resources: generation and evaluation elements are single-task jobs.
-GENERATE_OVERRIDES = {"nodes": 1, "tasks_per_node": 1}
-EVALUATE_OVERRIDES = {"nodes": 1, "tasks_per_node": 1, "gpus_per_node": 0}
-COLLECT_OVERRIDES = {"nodes": 1, "tasks_per_node": 1, "gpus_per_node": 0, "cpus_per_task": 1}
-
 
 def shard_of(key: Key) -> int | None:
     return key[3] if len(key) > 3 else None
@@ -53,8 +49,14 @@ def all_keys(plan: RunPlan) -> list[Key]:
             keys.append(("train", member.name, ""))
         keys += member.generate_keys()
         keys += [("evaluate", member.name, task) for task in member.eval_tasks]
-    keys.append(COLLECT_KEY)
+    if collects(plan):
+        keys.append(COLLECT_KEY)
     return keys
+
+
+def collects(plan: RunPlan) -> bool:
+    """Whether the run has a collect job (``collect.enabled``; off for e.g. ``run --only train``)."""
+    return any(member.config.collect.enabled for member in plan.members)
 
 
 def element_specs(plan: RunPlan) -> list[ElementSpec]:
@@ -96,7 +98,7 @@ class DagSubmitter:
             from jobs.pipeline import TrainElement
 
             jobs = self.submitter.map_array(TrainElement(), [m.config for m in train], [str(m.dir) for m in train],
-                                            name=f"{run_name}-train")
+                                            name=f"{run_name}-train", stage="train")
             self._record([("train", m.name, "") for m in train], jobs)
         evaluation_ids: list[str] = []
         for member in self.plan.members:
@@ -107,7 +109,7 @@ class DagSubmitter:
             parents = evaluation_ids or [self._job_of(k) for m in self.plan.members for k in m.generate_keys()]
             parents = sorted({master_id(i) for i in parents if i})
             job = self.submitter.submit(collect_run, str(self.plan.run.root), name=f"{run_name}-collect",
-                                        after=[after_any(parents)] if parents else [], overrides=COLLECT_OVERRIDES)
+                                        after=[after_any(parents)] if parents else [], stage="collect")
             self._record([COLLECT_KEY], [job])
         return self.submitted
 
@@ -125,7 +127,7 @@ class DagSubmitter:
                 [str(member.generate_dir)] * n, [cfg.generate] * n, [shard_of(key) for key in gen_keys],
                 [member.model_name] * n, [cfg.model.trust_remote_code] * n,
                 after=[after_ok([train_job])] if train_job else [], name=f"{self.plan.name}-{name}-generate",
-                overrides={**GENERATE_OVERRIDES, "gpus_per_node": min(1, cfg.cluster.gpus_per_node)})
+                stage="generate")
             self._record(gen_keys, gen_jobs)
         eval_tasks = [t for t in member.eval_tasks if ("evaluate", name, t) in todo]
         if not eval_tasks:
@@ -152,7 +154,7 @@ class DagSubmitter:
 
         calls = [self._evaluation_args(member, [t]) for t in tasks]
         jobs = self.submitter.map_array(evaluate_tasks, *zip(*calls), after=after,
-                                        name=f"{self.plan.name}-{member.name}-evaluate", overrides=EVALUATE_OVERRIDES)
+                                        name=f"{self.plan.name}-{member.name}-evaluate", stage="evaluate")
         self._record_evaluation(member, tasks, jobs)
         return jobs
 
@@ -161,7 +163,7 @@ class DagSubmitter:
         from jobs.pipeline import evaluate_tasks
 
         job = self.submitter.submit(evaluate_tasks, *self._evaluation_args(member, [task]), after=[after_ok(parents)],
-                                    name=f"{self.plan.name}-{member.name}-evaluate", overrides=EVALUATE_OVERRIDES)
+                                    name=f"{self.plan.name}-{member.name}-evaluate", stage="evaluate")
         self._record_evaluation(member, [task], [job])
         return job
 
@@ -206,31 +208,33 @@ class DagSubmitter:
             cfg, name = member.config, member.name
             key = ("train", name, "")
             if key in todo and not self._wait([key], self.submitter.submit(
-                    TrainElement(), cfg, str(member.dir), name=f"{self.plan.name}-{name}-train")):
+                    TrainElement(), cfg, str(member.dir), name=f"{self.plan.name}-{name}-train", stage="train")):
                 continue
             gen = [key for key in member.generate_keys() if key in todo]
             if gen:
                 self._wait(gen, self.submitter.submit(
                     generate_tasks, str(member.model_dir), [(key[2], shard_of(key)) for key in gen],
                     str(member.generate_dir), cfg.generate, member.model_name, cfg.model.trust_remote_code,
-                    name=f"{self.plan.name}-{name}-generate"))
+                    name=f"{self.plan.name}-{name}-generate", stage="generate"))
             ready = [t for t in member.eval_tasks if ("evaluate", name, t) in todo
                      and all(member.is_done("generate", t, shard_of(k)) for k in member.generate_keys(t))]
             if ready:
                 self._wait([("evaluate", name, t) for t in ready], self.submitter.submit(
-                    evaluate_tasks, *self._evaluation_args(member, ready), name=f"{self.plan.name}-{name}-evaluate"))
+                    evaluate_tasks, *self._evaluation_args(member, ready), name=f"{self.plan.name}-{name}-evaluate",
+                    stage="evaluate"))
         if COLLECT_KEY in todo:
             self._wait([COLLECT_KEY], self.submitter.submit(collect_run, str(self.plan.run.root),
-                                                            name=f"{self.plan.name}-collect"))
+                                                            name=f"{self.plan.name}-collect", stage="collect"))
 
 
 def _sandbox_command(member: MemberPlan) -> str:
     """The shell-quoted sandbox argv of the member's evaluation elements, or why it cannot be built."""
+    from mft_hpc.config.stages import resolve_stage
     from mft_hpc.evaluate.runtime import evaluation_argv
 
     cfg = member.config
     try:
-        argv = evaluation_argv(cfg.evaluate, cfg.evaluate.workers or cfg.cluster.cpus_per_task)
+        argv = evaluation_argv(cfg.evaluate, cfg.evaluate.workers or resolve_stage(cfg.cluster, "evaluate").cpus_per_task)
     except UserError as err:
         return f"# WARNING: this element would fail: {err}"
     return shlex.join(argv)

@@ -38,8 +38,8 @@ class DryRunLog:
 class DryRunSlurmExecutor(SlurmExecutor):
     """A SlurmExecutor that records scripts instead of calling sbatch (works without Slurm)."""
 
-    def __init__(self, folder: str | Path, log: DryRunLog) -> None:
-        super().__init__(folder)
+    def __init__(self, folder: str | Path, log: DryRunLog, python: str | None = None) -> None:
+        super().__init__(folder, python=python)
         self.dry_run_log = log
 
     @classmethod

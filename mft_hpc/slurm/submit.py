@@ -9,7 +9,9 @@ The one place where mft-hpc calls sbatch (through submitit):
   after MinJobAge and would leave the dependent pending forever;
 - inherited SLURM_*/SBATCH_* variables are hidden while submitting from inside a job
   (submitit.helpers.clean_env), so a child job does not inherit its parent's allocation;
-- with a DryRunLog every script is recorded and nothing is submitted.
+- with a DryRunLog every script is recorded and nothing is submitted;
+- ``stage=`` gives a submission the resources of that stage (``cluster.stages``, see
+  mft_hpc.config.stages); ``overrides`` then change single keys of them.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any, Callable, Iterable, Sequence
 from submitit.helpers import clean_env
 
 from mft_hpc.config.sections.cluster import ClusterSection
+from mft_hpc.config.stages import resolve_stage
 from mft_hpc.slurm.arrays import piece_dependencies, piece_throttles, plan_pieces
 from mft_hpc.slurm.commands import SlurmCommands
 from mft_hpc.slurm.dependency import Dependency, prune, sbatch_dependency_parameters
@@ -53,11 +56,16 @@ class Submitter:
             return {}
         return StatusPoller(self.commands).refresh(foreign)
 
-    def _executor(self, name: str | None, overrides: dict[str, Any] | None, dependencies: list[Dependency]):
+    def resources(self, stage: str | None = None, overrides: dict[str, Any] | None = None) -> ClusterSection:
+        """What a submission asks for: the stage's resources (or the cluster section), then ``overrides``."""
+        cluster = resolve_stage(self.cluster, stage) if stage else self.cluster
+        return with_overrides(cluster, **(overrides or {}))
+
+    def _executor(self, name: str | None, stage: str | None, overrides: dict[str, Any] | None,
+                  dependencies: list[Dependency]):
         if dependencies and not self._uses_slurm:
             raise ValueError("the local executor has no scheduler dependencies; wait for the parents first")
-        cluster = with_overrides(self.cluster, **(overrides or {}))
-        return make_executor(cluster, self.folder, name=name, dry_run=self.dry_run,
+        return make_executor(self.resources(stage, overrides), self.folder, name=name, dry_run=self.dry_run,
                              sbatch_extra=sbatch_dependency_parameters(dependencies))
 
     def _run(self, submit: Callable[[], list]) -> list:
@@ -69,38 +77,40 @@ class Submitter:
         return jobs
 
     def submit(self, fn: Callable, *args: Any, after: Sequence[Dependency] = (), name: str | None = None,
-               overrides: dict[str, Any] | None = None, **kwargs: Any):
+               stage: str | None = None, overrides: dict[str, Any] | None = None, **kwargs: Any):
         """One job (``overrides`` e.g. ``{"nodes": 2, "tasks_per_node": 1}`` for a multi-node job)."""
         dependencies = prune(list(after), self._states_of_foreign_ids(after))
-        executor = self._executor(name, overrides, dependencies)
+        executor = self._executor(name, stage, overrides, dependencies)
         return self._run(lambda: [executor.submit(fn, *args, **kwargs)])[0]
 
     def map_array(self, fn: Callable, *iterables: Iterable[Any], after: Sequence[Dependency] = (),
-                  name: str | None = None, overrides: dict[str, Any] | None = None) -> list:
+                  name: str | None = None, stage: str | None = None,
+                  overrides: dict[str, Any] | None = None) -> list:
         """``fn(*args)`` for each zip of ``iterables`` as Slurm arrays (``%N`` = array_parallelism)."""
         calls = list(zip(*iterables))
         return self._array(len(calls), lambda executor, piece: executor.map_array(fn, *zip(*calls[piece])),
-                           after, name, overrides)
+                           after, name, stage, overrides)
 
     def submit_array(self, fns: Sequence[Callable[[], Any]], after: Sequence[Dependency] = (),
-                     name: str | None = None, overrides: dict[str, Any] | None = None) -> list:
+                     name: str | None = None, stage: str | None = None,
+                     overrides: dict[str, Any] | None = None) -> list:
         """One element per argument-less callable, e.g. a ResumableTask per generation task."""
         fns = list(fns)
         return self._array(len(fns), lambda executor, piece: executor.submit_array(fns[piece]),
-                           after, name, overrides)
+                           after, name, stage, overrides)
 
     def _array(self, count: int, submit_piece: Callable[[Any, slice], list], after: Sequence[Dependency],
-               name: str | None, overrides: dict[str, Any] | None) -> list:
+               name: str | None, stage: str | None, overrides: dict[str, Any] | None) -> list:
         if not count:
             return []
         after = list(after)
         states = self._states_of_foreign_ids(after)
         pieces = plan_pieces(count, self._max_array_size(), after)
-        parallelism = with_overrides(self.cluster, **(overrides or {})).array_parallelism
+        parallelism = self.resources(stage, overrides).array_parallelism
         jobs: list = []
         for piece, throttle in zip(pieces, piece_throttles(parallelism, len(pieces))):
             dependencies = prune(piece_dependencies(after, piece), states)
-            executor = self._executor(name, {**(overrides or {}), "array_parallelism": throttle}, dependencies)
+            executor = self._executor(name, stage, {**(overrides or {}), "array_parallelism": throttle}, dependencies)
             # a 1-element piece becomes a plain job (submitit's rule); arrays.py pairs it through afterok
             jobs += self._run(lambda: submit_piece(executor, slice(piece.start, piece.stop)))
         return jobs

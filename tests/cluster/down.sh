@@ -27,7 +27,8 @@ stop "$V/run/slurmctld.pid" slurmctld
 stop "$V/run/slurmdbd.pid" slurmdbd
 stop "$V/mysqlrun/mysqld.pid" mariadbd
 if [ -s "$V/run/munged.pid" ]; then stop "$V/run/munged.pid" munged; fi   # only if we started it
-for i in 1 2; do ip netns del slurm-n$i 2>/dev/null; done
+for i in 1 2 3; do ip netns del slurm-n$i 2>/dev/null; done
+rm -f /etc/slurm/gres.conf   # up.sh writes it each time; a stale one must not meet a slurm.conf without GresTypes
 ip link del slurmbr0 2>/dev/null
 if grep -q '# mft-hpc-slurm$' /etc/hosts; then
   grep -v '# mft-hpc-slurm$' /etc/hosts > "$V/hosts.new"; cat "$V/hosts.new" > /etc/hosts

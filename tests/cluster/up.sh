@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Bring up a real Slurm 22.05 cluster on this one machine, as root, non-interactively:
-# munged + private MariaDB + slurmdbd + slurmctld + two slurmd "nodes" (n1, n2).
+# munged + private MariaDB + slurmdbd + slurmctld + three slurmd "nodes":
+#   n1, n2   2 GPUs each as GRES (placeholder device files, see gres.conf below), feature gpunode;
+#            partitions debug (the default, what jobs without --partition get) and gpu
+#   n3       no GPUs, feature cpunode; partition cpu
+# The GPUs exist only in Slurm's bookkeeping: jobs ask for and are allocated them, nothing opens them.
 #   SLURM_WORKDIR     state/logs/pids (default /tmp/mft-hpc-slurm; user mysql must traverse it)
-#   SLURM_MODE        netns: each slurmd in its own network+UTS namespace (10.200.0.1x, hostname n1/n2)
-#                     ports: both slurmd on 127.0.0.1, ports 17001/17002
+#   SLURM_MODE        netns: each slurmd in its own network+UTS namespace (10.200.0.1x, hostname n1..n3)
+#                     ports: every slurmd on 127.0.0.1, ports 17001..17003
 #   SLURM_NODE_CPUS   CPUs advertised per node (default 4)
 #   SLURM_MAX_ARRAY   MaxArraySize (default 1001, so that tests can exercise array splitting)
 # Re-running it tears the previous cluster down first and wipes state + DB (fresh job ids).
@@ -29,7 +33,7 @@ say "packages ok"
 # fresh state: slurmctld job ids and the accounting DB are wiped together (stale ids would mix)
 [ -d "$V/run" ] && SLURM_WORKDIR=$WD bash "$HERE/down.sh" >/dev/null 2>&1 || true
 mkdir -p "$WD"; chmod 755 "$WD"
-rm -rf "$V"; mkdir -p "$V"/{ctld,slurmd/n1,slurmd/n2,log,run,mysql,mysqlrun}
+rm -rf "$V"; mkdir -p "$V"/{ctld,slurmd/n1,slurmd/n2,slurmd/n3,log,run,mysql,mysqlrun,gpu}
 chown mysql:mysql "$V/mysql" "$V/mysqlrun"
 
 # munge
@@ -56,15 +60,17 @@ GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1';
 SQL
 say "mariadb ok"
 
-# network: hosts n1, n2
+# network: hosts n1, n2, n3
+NODE_GPU="Gres=gpu:2 Features=gpunode"
+NODE_CPU="Features=cpunode"
 if [ "$MODE" = netns ]; then
   CTL_ADDR=10.200.0.1
-  for i in 1 2; do ip netns del slurm-n$i 2>/dev/null || true; done
+  for i in 1 2 3; do ip netns del slurm-n$i 2>/dev/null || true; done
   ip link del slurmbr0 2>/dev/null || true
   ip link add slurmbr0 type bridge
   ip addr add 10.200.0.1/24 dev slurmbr0
   ip link set slurmbr0 up
-  for i in 1 2; do
+  for i in 1 2 3; do
     ip netns add slurm-n$i
     ip link add veth-n$i type veth peer name eth0 netns slurm-n$i
     ip link set veth-n$i master slurmbr0 up
@@ -72,15 +78,18 @@ if [ "$MODE" = netns ]; then
     ip -n slurm-n$i link set eth0 up
     ip -n slurm-n$i link set lo up
   done
-  NODES="NodeName=n1 NodeHostname=n1 NodeAddr=10.200.0.11 CPUs=$NCPU RealMemory=8000 State=UNKNOWN
-NodeName=n2 NodeHostname=n2 NodeAddr=10.200.0.12 CPUs=$NCPU RealMemory=8000 State=UNKNOWN"
+  NODES="NodeName=n1 NodeHostname=n1 NodeAddr=10.200.0.11 CPUs=$NCPU RealMemory=8000 $NODE_GPU State=UNKNOWN
+NodeName=n2 NodeHostname=n2 NodeAddr=10.200.0.12 CPUs=$NCPU RealMemory=8000 $NODE_GPU State=UNKNOWN
+NodeName=n3 NodeHostname=n3 NodeAddr=10.200.0.13 CPUs=$NCPU RealMemory=8000 $NODE_CPU State=UNKNOWN"
   HOSTS="10.200.0.11 n1 # mft-hpc-slurm
-10.200.0.12 n2 # mft-hpc-slurm"
+10.200.0.12 n2 # mft-hpc-slurm
+10.200.0.13 n3 # mft-hpc-slurm"
 else
   CTL_ADDR=127.0.0.1
-  NODES="NodeName=n1 NodeHostname=n1 NodeAddr=127.0.0.1 Port=17001 CPUs=$NCPU RealMemory=8000 State=UNKNOWN
-NodeName=n2 NodeHostname=n2 NodeAddr=127.0.0.1 Port=17002 CPUs=$NCPU RealMemory=8000 State=UNKNOWN"
-  HOSTS="127.0.0.1 n1 n2 # mft-hpc-slurm"
+  NODES="NodeName=n1 NodeHostname=n1 NodeAddr=127.0.0.1 Port=17001 CPUs=$NCPU RealMemory=8000 $NODE_GPU State=UNKNOWN
+NodeName=n2 NodeHostname=n2 NodeAddr=127.0.0.1 Port=17002 CPUs=$NCPU RealMemory=8000 $NODE_GPU State=UNKNOWN
+NodeName=n3 NodeHostname=n3 NodeAddr=127.0.0.1 Port=17003 CPUs=$NCPU RealMemory=8000 $NODE_CPU State=UNKNOWN"
+  HOSTS="127.0.0.1 n1 n2 n3 # mft-hpc-slurm"
 fi
 # rewrite /etc/hosts in place (it may be a bind mount: no sed -i / mv)
 { grep -v '# mft-hpc-slurm$' /etc/hosts; echo "$HOSTS"; } > "$V/hosts.new"; cat "$V/hosts.new" > /etc/hosts
@@ -124,8 +133,21 @@ KillWait=5
 InactiveLimit=0
 MaxArraySize=$MAXARRAY
 MaxJobCount=20000
+GresTypes=gpu
+AccountingStorageTRES=gres/gpu
 $NODES
-PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+PartitionName=debug Nodes=n1,n2 Default=YES MaxTime=INFINITE State=UP
+PartitionName=gpu Nodes=n1,n2 MaxTime=INFINITE State=UP
+PartitionName=cpu Nodes=n3 MaxTime=INFINITE State=UP
+CONF
+# GPU GRES. A count-only gpu line (no File=) is not enough: slurmd drops file-less GPUs ("Ignoring
+# file-less GPU") and registers gpu:0, and the node goes INVAL ("gres/gpu count reported lower than
+# configured (0 < 2)"). So each GPU names a placeholder character device with /dev/null's numbers:
+# Slurm only needs the path to exist (no cgroup device constraint here); nothing opens it.
+for i in 0 1; do mknod "$V/gpu/nvidia$i" c 1 3; done
+cat > /etc/slurm/gres.conf <<CONF
+AutoDetect=off
+NodeName=n[1-2] Name=gpu File=$V/gpu/nvidia[0-1]
 CONF
 cat > /etc/slurm/slurmdbd.conf <<CONF
 AuthType=auth/munge
@@ -151,7 +173,7 @@ say "slurmdbd ok"
 slurmctld
 waitfor 30 slurmctld scontrol ping
 say "slurmctld ok"
-for i in 1 2; do
+for i in 1 2 3; do
   if [ "$MODE" = netns ]; then
     # nsenter, not 'ip netns exec' (which remounts /sys and breaks slurmd's cgroup init);
     # unshare --uts gives the node its own hostname so gloo advertises the right address.
@@ -160,9 +182,9 @@ for i in 1 2; do
     slurmd -N n$i
   fi
 done
-waitfor 60 "nodes idle" sh -c '[ "$(sinfo -h -N -o %T | sort -u)" = idle ] && [ "$(sinfo -h -N -o %N | wc -l)" = 2 ]'
+waitfor 60 "nodes idle" sh -c '[ "$(sinfo -h -N -o %T | sort -u)" = idle ] && [ "$(sinfo -h -N -o %N | sort -u | wc -l)" = 3 ]'
 waitfor 30 "cluster in accounting" sh -c 'sacctmgr -n -P list cluster format=cluster,controlport | grep -q "^lab|6817"'
-say "cluster up: $(sinfo -h -N -o '%N:%T:%c' | tr '\n' ' ')"
+say "cluster up: $(sinfo -h -N -o '%N:%P:%T:%c:%G' | tr '\n' ' ')"
 # smoke test; also absorbs the ~2.5 s delay before slurmctld's first scheduling pass
 timeout 60 srun -N2 --ntasks-per-node=1 -t 1 true
 say "smoke srun -N2 ok"
