@@ -61,7 +61,7 @@ def gpu_count(gres: str) -> int:
 
 
 def parse_sinfo(text: str) -> dict[str, Partition]:
-    """Partitions from ``sinfo -h -N -o SINFO_FORMAT`` output, in sinfo's order."""
+    """Partitions from ``sinfo -h -N -o SINFO_FORMAT`` output: the default first, then by name."""
     rows: dict[str, dict] = {}
     for line in text.splitlines():
         fields = line.strip().split("|")
@@ -74,8 +74,9 @@ def parse_sinfo(text: str) -> dict[str, Partition]:
         part = rows.setdefault(name, {"default": default, "available": available, "nodes": {}})
         part["nodes"][node] = Node(node, int(cpus or 0), int(memory or 0), gpu_count(gres), gres,
                                    frozenset() if features == "(null)" else frozenset(features.split(",")))
-    return {name: Partition(name, row["default"], row["available"], tuple(row["nodes"].values()))
-            for name, row in rows.items()}
+    ordered = sorted(rows, key=lambda name: (not rows[name]["default"], name))
+    return {name: Partition(name, rows[name]["default"], rows[name]["available"], tuple(rows[name]["nodes"].values()))
+            for name in ordered}
 
 
 def _answer(commands: SlurmCommands, *argv: str) -> str:

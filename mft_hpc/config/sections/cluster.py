@@ -12,9 +12,14 @@ _MEMORY = re.compile(r"^[1-9][0-9]*([KMGT]B?)?$", re.IGNORECASE)
 MEMORY_KEYS = ("mem", "mem_per_cpu", "mem_per_gpu")
 
 
-def _check_memory(value: str | None) -> str | None:
-    if value is not None and not _MEMORY.match(str(value)):
-        raise ValueError("a positive size such as '4G', '500M' or '32000' (MB), as sbatch --mem takes it")
+def _check_memory(value):
+    """A Slurm size; a bare YAML number is MB, as for sbatch."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not _MEMORY.match(value):
+        raise ValueError("a positive size such as '4G', '500M' or 32000 (MB), as sbatch --mem takes it")
     return value
 
 
@@ -42,7 +47,7 @@ class StageResources(Section):
     setup: list[str] | None = None
     python: str | None = None
 
-    _memory = field_validator(*MEMORY_KEYS)(_check_memory)
+    _memory = field_validator(*MEMORY_KEYS, mode="before")(_check_memory)
 
 
 class StagesSection(Section):
@@ -82,4 +87,4 @@ class ClusterSection(Section):
     stages: StagesSection = Field(default_factory=StagesSection,
                                   description="per-stage overrides of these keys: train, generate, evaluate, collect")
 
-    _memory = field_validator(*MEMORY_KEYS)(_check_memory)
+    _memory = field_validator(*MEMORY_KEYS, mode="before")(_check_memory)
