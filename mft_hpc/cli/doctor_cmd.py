@@ -56,7 +56,8 @@ def _slurm(report: Report, needed: bool):
         (report.fail if needed else report.info)(f"Slurm does not answer: {err}"
                                                  + ("" if needed else " (not needed: executor local)"))
         return None
-    report.ok(f"controller {config.get('SlurmctldHost', '?')} answers; Slurm {config.get('SLURM_VERSION', '?')}")
+    controller = next((v for k, v in config.items() if k.startswith("SlurmctldHost")), "?")
+    report.ok(f"controller {controller} answers; Slurm {config.get('SLURM_VERSION', '?')}")
     accounting = config.get("AccountingStorageType", "?")
     if accounting.endswith("/none"):
         report.warn(f"accounting off ({accounting}): states of jobs that left the queue read UNKNOWN")
@@ -73,7 +74,8 @@ def _slurm(report: Report, needed: bool):
         gpus = f"GPUs {part.gres}" if part.max_gpus else "no GPUs"
         features = ",".join(sorted(part.features)) or "none"
         name = part.name + ("*" if part.default else "")
-        report.info(f"{name:<12} {part.available:<5} {len(nodes)} node{'s' if len(nodes) != 1 else ''}  "
+        count = f"{len(nodes)} node{'s' if len(nodes) != 1 else ''}"
+        report.info(f"{name:<12} {part.available:<5} {count:<9} "
                     f"CPUs {'/'.join(map(str, cpus))}  memory {'/'.join(map(str, memory))} MB  {gpus}  "
                     f"features {features}")
     return partitions
