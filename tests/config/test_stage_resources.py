@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_config import BASE as MINIMAL
+from test_config import write as write_text
 
 from mft_hpc.config import load_config
 from mft_hpc.config.sections.cluster import ClusterSection
@@ -15,13 +17,7 @@ from mft_hpc.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 
-BASE = """\
-run:
-  name: t1
-model:
-  path: MODEL
-generate:
-  benchmarks: BENCH
+BASE = MINIMAL + """\
 cluster:
   executor: slurm
   partition: gpu
@@ -33,11 +29,7 @@ cluster:
 
 
 def write(tmp_path: Path, extra: str = "") -> Path:
-    for name in ("model", "bench"):
-        (tmp_path / name).mkdir(exist_ok=True)
-    path = tmp_path / "cfg.yaml"
-    path.write_text((BASE + extra).replace("MODEL", str(tmp_path / "model")).replace("BENCH", str(tmp_path / "bench")))
-    return path
+    return write_text(tmp_path, BASE + extra)
 
 
 def problems(path: Path) -> list[str]:
