@@ -3,7 +3,6 @@ stage selection (--only/--skip, `mft-hpc train`); setup lines and the compute-no
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -13,18 +12,15 @@ import yaml
 from mft_hpc.cli.main import main
 
 REPO = Path(__file__).resolve().parents[2]
-QWEN1_TINY = Path(os.environ.get("MFT_HPC_QWEN1_TINY", REPO.parent / "shared" / "fixtures" / "qwen1-tiny"))
 
 
 @pytest.fixture
-def site_config(tmp_path):
-    """``configs/<name>`` with its site paths pointed at local stand-ins (the tiny Qwen-1, empty data dirs)."""
-    if not (QWEN1_TINY / "config.json").exists():
-        pytest.skip(f"the tiny Qwen-1 fixture is not at {QWEN1_TINY}")
+def site_config(tmp_path, tiny_model_dir):
+    """``configs/<name>`` with its site paths pointed at local stand-ins (the tiny model, empty data dirs)."""
 
     def make(name: str) -> Path:
         data = yaml.safe_load((REPO / "configs" / name).read_text())
-        data["model"].update(path=str(QWEN1_TINY), trust_remote_code=True)
+        data["model"].update(path=str(tiny_model_dir), trust_remote_code=False)
         data["data"]["paths"] = [str(tmp_path / f"data{i}") for i in range(len(data["data"]["paths"]))]
         for path in data["data"]["paths"] + [str(tmp_path / "benchmarks")]:
             Path(path).mkdir(exist_ok=True)
