@@ -23,10 +23,12 @@ from mft_hpc.rundir import RunDir
 def submit_training(loaded: LoadedConfig, run: RunDir, *, dry_run=None) -> list:
     """Submit one training array for every member of ``loaded``; returns the submitit jobs."""
     from jobs.pipeline import TrainElement
-    from mft_hpc.controller.operations import validate_members
+    from mft_hpc.controller.operations import check_site, validate_members
     from mft_hpc.slurm import Submitter
 
     validate_members(loaded.members, loaded.source)
+    if dry_run is None and loaded.members[0][1].cluster.executor == "slurm":
+        check_site(loaded.members, loaded.source, stages=["train"])
     submitter = Submitter(loaded.members[0][1].cluster, run.logs, dry_run=dry_run)
     member_dirs = []
     for name, _ in loaded.members:

@@ -52,15 +52,15 @@ def validate_members(members: list, source: Path) -> None:
         raise UserError(f"{source}: sweep: cluster.* must be equal for every member (one training array)")
 
 
-def check_site(members: list, source: Path) -> None:
-    """Every stage the run submits fits this cluster (sinfo): else nothing is submitted."""
+def check_site(members: list, source: Path, stages: list[str] | None = None) -> None:
+    """Every stage the run submits (or ``stages``) fits this cluster (sinfo): else nothing is submitted."""
     from mft_hpc.slurm.site import SlurmUnavailable, config_fit_problems, read_partitions
 
     try:
         partitions = read_partitions()
     except SlurmUnavailable as err:
         raise UserError(f"Slurm does not answer ({err}); nothing was submitted (`mft-hpc doctor` checks the site)") from None
-    problems = config_fit_problems([config for _, config in members], source, partitions)
+    problems = config_fit_problems([config for _, config in members], source, partitions, stages)
     if problems:
         raise UserError("\n".join(problems + ["nothing was submitted (`mft-hpc doctor CONFIG` shows the partitions)"]))
 

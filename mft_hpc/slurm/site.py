@@ -172,9 +172,10 @@ def stage_fit_problems(cluster: ClusterSection, stage: str, partitions: dict[str
     return problems
 
 
-def config_fit_problems(configs: list, source, partitions: dict[str, Partition]) -> list[str]:
-    """``file:line: key: reason`` for every stage of ``configs`` (sweep members share one cluster
-    section) that would not fit this cluster."""
+def config_fit_problems(configs: list, source, partitions: dict[str, Partition],
+                        stages: list[str] | None = None) -> list[str]:
+    """``file:line: key: reason`` for every stage of ``configs`` that runs (or of ``stages``) and would
+    not fit this cluster; sweep members share one cluster section."""
     from pathlib import Path
 
     from mft_hpc.config.stages import stages_to_run
@@ -186,4 +187,5 @@ def config_fit_problems(configs: list, source, partitions: dict[str, Partition])
         lines = {}
     cluster = configs[0].cluster
     return [format_problem(source, lines, loc, reason)
-            for stage in stages_to_run(configs) for loc, reason in stage_fit_problems(cluster, stage, partitions)]
+            for stage in (stages or stages_to_run(configs))
+            for loc, reason in stage_fit_problems(cluster, stage, partitions)]
