@@ -128,3 +128,15 @@ def test_setup_python_constraint_and_exclude_reach_the_scripts(capsys, site_conf
         setup_at, srun_at = script.index("# setup"), script.index("\nsrun ")
         assert setup_at < srun_at  # setup runs before the job's command
         assert "/opt/site/venv/bin/python -u -m submitit.core._submit" in script[srun_at:]
+
+
+def test_evaluating_an_existing_model_needs_no_training_data(capsys, site_config, tmp_path):
+    path = site_config("qwen1_8b-lora.yaml")
+    data = yaml.safe_load(path.read_text())
+    data["data"]["paths"] = [str(tmp_path / "no-such-data")]
+    path.write_text(yaml.safe_dump(data))
+    code, scripts, err = dry_run(capsys, "run", str(path))
+    assert code == 2 and "data path does not exist" in err
+    code, scripts, err = dry_run(capsys, "run", str(path), "--skip", "train")
+    assert code == 0, err
+    assert len(scripts["generate"]) == 1 and "dependency" not in scripts["generate"][0]
