@@ -139,7 +139,8 @@ def resume(root: str | Path) -> Outcome:
     with store:
         elements = refresh(plan, store, use_scheduler=executor_of(plan) == "slurm")
         flying = _flying(plan, elements)
-        todo = _with_collect(plan, {key for key in all_keys(plan) if not plan.is_done(*key) and key not in flying}, flying)
+        todo = _with_collect(plan, {key for key in all_keys(plan) if not plan.is_done(*key) and key not in flying},
+                             flying)
         submitted = _submit(plan, store, todo, flying, _submitter(plan)) if todo else {}
     return Outcome(submitted, {})
 
@@ -167,7 +168,7 @@ def retry(root: str | Path, force: bool = False, max_attempts: int = MAX_ATTEMPT
             else:
                 retry_keys.add(key)
         todo = _with_collect(plan, {key for key in retry_keys | descendants(plan, retry_keys)
-                              if not plan.is_done(*key) and key not in flying and key not in skipped}, flying)
+                                    if not plan.is_done(*key) and key not in flying and key not in skipped}, flying)
         submitted = _submit(plan, store, todo, flying, _submitter(plan)) if todo else {}
     return Outcome(submitted, skipped)
 
