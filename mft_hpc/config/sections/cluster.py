@@ -23,6 +23,14 @@ def _check_memory(value):
     return value
 
 
+def _check_setup(lines):
+    """Each item runs as one guarded block (mft_hpc.slurm.executor.guarded_setup)."""
+    for line in lines or []:
+        if line.rstrip().endswith("\\"):
+            raise ValueError(f"a setup line cannot continue on the next item (ends with a backslash): {line!r}")
+    return lines
+
+
 class StageResources(Section):
     """Overrides of ``cluster`` keys for one stage; an absent (or null) key keeps the stage default,
     else the ``cluster`` value. Stage defaults: generate 1 node x 1 task x 1 GPU (0 if the cluster has
@@ -48,6 +56,7 @@ class StageResources(Section):
     python: str | None = None
 
     _memory = field_validator(*MEMORY_KEYS, mode="before")(_check_memory)
+    _setup = field_validator("setup")(_check_setup)
 
 
 class StagesSection(Section):
@@ -88,3 +97,4 @@ class ClusterSection(Section):
                                   description="per-stage overrides of these keys: train, generate, evaluate, collect")
 
     _memory = field_validator(*MEMORY_KEYS, mode="before")(_check_memory)
+    _setup = field_validator("setup")(_check_setup)
