@@ -114,6 +114,7 @@ def test_setup_python_constraint_and_exclude_reach_the_scripts(capsys, site_conf
     data["cluster"].update(setup=["module load cuda/12.1", "export HF_HOME=/scratch/hf"],
                            python="/opt/site/venv/bin/python", constraint="a100&ib", exclude="node[01-02]")
     data["cluster"]["stages"]["evaluate"]["setup"] = ["module load apptainer"]
+    data["cluster"]["stages"]["generate"]["mem_per_gpu"] = "48G"
     path.write_text(yaml.safe_dump(data))
     code, scripts, err = dry_run(capsys, "run", str(path))
     assert code == 0, err
@@ -122,6 +123,8 @@ def test_setup_python_constraint_and_exclude_reach_the_scripts(capsys, site_conf
     assert "\nmodule load cuda/12.1\n} || {" in train["script"]
     assert "export HF_HOME=/scratch/hf" in train["script"]
     assert "module load apptainer" not in train["script"]
+    generate = scripts["generate"][0]
+    assert generate["mem-per-gpu"] == "48G" and "mem" not in generate  # one memory key replaces the others
     evaluate = scripts["evaluate"][0]["script"]
     assert "\nmodule load apptainer\n} || {" in evaluate and "module load cuda" not in evaluate
     for script in (train["script"], evaluate):
