@@ -114,6 +114,7 @@ def test_setup_python_constraint_and_exclude_reach_the_scripts(capsys, site_conf
     data["cluster"].update(setup=["module load cuda/12.1", "export HF_HOME=/scratch/hf"],
                            python="/opt/site/venv/bin/python", constraint="a100&ib", exclude="node[01-02]")
     data["cluster"]["stages"]["evaluate"]["setup"] = ["module load apptainer"]
+    data["cluster"]["stages"]["generate"].pop("mem")
     data["cluster"]["stages"]["generate"]["mem_per_gpu"] = "48G"
     path.write_text(yaml.safe_dump(data))
     code, scripts, err = dry_run(capsys, "run", str(path))
