@@ -168,3 +168,22 @@ def test_failing_setup_line_fails_the_element_with_that_line(tmp_path, tiny_mode
     assert "no-such-module-tool: command not found" in logs.stdout
     out = stdout_log(failed)
     assert "setup begins" in out and "never reached" not in out
+
+
+@pytest.mark.slurm
+def test_jobs_train_checks_only_the_train_stage(tmp_path, tiny_model_dir, slurm_cluster, capsys):
+    from jobs.train import main as submit_training
+
+    config = write_config(
+        tmp_path / "trainonly.yaml",
+        run={"name": "trainonly", "root": str(tmp_path / "runs")},
+        cluster={"executor": "slurm", "partition": "gpu", "time": 5,
+                 "stages": {"train": {"partition": "gpux"}, "evaluate": {"partition": "nope"}}},
+        data={"paths": write_chat_data(tmp_path / "data")},
+        model={"path": str(tiny_model_dir)},
+    )
+    assert submit_training([str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "cluster.stages.train.partition: train stage: partition 'gpux' does not exist" in err
+    assert "nope" not in err  # python -m jobs.train submits the training only
+    assert not {n for n in slurm_job_names() if n.startswith("trainonly-")}
