@@ -21,7 +21,9 @@ from mft_hpc.errors import UserError
 from mft_hpc.train.checkpoint import Checkpoints
 from mft_hpc.train.coba import coba_weights
 from mft_hpc.train.loss import combine_tasks, supervised_token_losses, task_sums
-from mft_hpc.train.metrics import MetricsLog, memory_gib, mfu
+from mft_hpc.train.flops import ModelFlops, batch_sample_lengths, causal_pairs, mfu, peak_flops
+from mft_hpc.train.kernels import check_packed_isolation
+from mft_hpc.train.metrics import MetricsLog, memory_gib
 from mft_hpc.train.model_loading import hf_model
 from mft_hpc.train.preemption import PreemptionGuard
 from mft_hpc.train.schedule import lr_at
@@ -58,7 +60,9 @@ class TrainLoop:
         self.metrics = MetricsLog(out_dir, enabled=accelerator.is_main_process)
         self.device = accelerator.device
         self.rank, self.world = accelerator.process_index, accelerator.num_processes
-        self.n_params = sum(p.numel() for p in hf_model(model).parameters())
+        self.isolation = check_packed_isolation(config, model)  # refuse before any step if samples could mix
+        self.flops = ModelFlops.of(model)
+        self.peak_flops = peak_flops(self.train.mfu_peak_tflops)
         self.batches_per_epoch = len(self._train_loader(0, 0))
         steps_per_epoch = self.batches_per_epoch // self.train.gradient_accumulation_steps
         if steps_per_epoch == 0:
@@ -85,7 +89,8 @@ class TrainLoop:
         from mft_hpc.data import model_inputs
 
         inputs = model_inputs(batch, hf_model(self.model))
-        token_losses, rows = supervised_token_losses(self.model, inputs, batch["input_ids"], batch["loss_mask"])
+        token_losses, rows = supervised_token_losses(self.model, inputs, batch["input_ids"], batch["loss_mask"],
+                                                     fused=self.train.liger is not False)
         sums, counts = task_sums(token_losses, rows, batch["task_ids"], len(self.task_names))
         return combine_tasks(sums, counts, weights), sums.detach(), counts.detach()
 
@@ -222,7 +227,7 @@ class TrainLoop:
     def _after_step(self, state: TrainerState, window: "_Window", lr: float, has_valid: bool) -> bool:
         """Log / evaluate / checkpoint after optimizer step ``state.step``; True to leave the epoch."""
         if state.step % self.train.log_steps == 0:
-            row = window.row(state, lr, self.task_names, self.n_params, self.world)
+            row = window.row(state, lr, self.task_names, self.flops, self.peak_flops, self.world)
             state.tokens_seen += row["tokens"]
             row["tokens_seen"] = state.tokens_seen
             self.metrics.log(row)
@@ -249,7 +254,7 @@ class _Window:
         self.loss_sum = torch.zeros(2, device=self.device)  # [sum of micro-batch losses, micro-batches]
         self.task_sums = torch.zeros(self.num_tasks, device=self.device)
         self.task_counts = torch.zeros(self.num_tasks, device=self.device)
-        self.tokens = 0
+        self.tokens = self.attention_pairs = 0
         self.started = time.perf_counter()
 
     def add(self, loss, sums, counts, batch) -> None:
@@ -257,22 +262,24 @@ class _Window:
         self.task_sums += sums
         self.task_counts += counts
         self.tokens += int(batch["attention_mask"].sum())
+        self.attention_pairs += causal_pairs(batch_sample_lengths(batch))
 
-    def tokens_total(self) -> int:
-        return int(_all_reduce(torch.tensor([float(self.tokens)], device=self.device)).item())
-
-    def row(self, state: TrainerState, lr: float, task_names: list[str], n_params: int, world: int) -> dict:
+    def row(self, state: TrainerState, lr: float, task_names: list[str], flops: ModelFlops, peak: float | None,
+            world: int) -> dict:
         loss_sum = _all_reduce(self.loss_sum.clone())
         sums, counts = _all_reduce(self.task_sums.clone()), _all_reduce(self.task_counts.clone())
         seconds = max(time.perf_counter() - self.started, 1e-9)
-        tokens = self.tokens_total()
+        totals = _all_reduce(torch.tensor([float(self.tokens), float(self.attention_pairs)], device=self.device,
+                                          dtype=torch.float64))
+        tokens, pairs = int(totals[0].item()), int(totals[1].item())
         tokens_per_s = tokens / seconds
+        step_flops = flops.step_flops(tokens, int(counts.sum().item()), pairs)
         return {
             "kind": "train", "step": state.step, "epoch": state.epoch,
             "loss": (loss_sum[0] / loss_sum[1]).item() if loss_sum[1] > 0 else float("nan"),
             "loss_per_task": {name: (s / c if c > 0 else float("nan"))
                               for name, s, c in zip(task_names, sums.tolist(), counts.tolist())},
             "lr": lr, "tokens": tokens, "tokens_per_s": tokens_per_s, "supervised_tokens_per_s": counts.sum().item() / seconds,
-            "mfu": mfu(tokens_per_s, n_params, world), "memory_gib": memory_gib(),
+            "mfu": mfu(step_flops, seconds, peak, world), "memory_gib": memory_gib(),
             "skipped_nonfinite": state.skipped_nonfinite, "time": time.time(),
         }

@@ -13,6 +13,7 @@ import inspect
 import torch
 import torch.nn.functional as F
 
+from mft_hpc.train.kernels import liger_available
 from mft_hpc.train.model_loading import hf_model
 
 
@@ -20,20 +21,19 @@ def _wants_logits_to_keep(model) -> bool:
     return "logits_to_keep" in inspect.signature(model.forward).parameters
 
 
-def _cross_entropy(head, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    if hidden.is_cuda:
-        try:  # fused linear + CE: the [N, vocab] logits never exist in memory
-            from liger_kernel.transformers import LigerFusedLinearCrossEntropyLoss
-        except ImportError:
-            pass
-        else:
-            if getattr(head, "bias", None) is None:
-                return LigerFusedLinearCrossEntropyLoss(reduction="none")(head.weight, hidden, targets)
+def _cross_entropy(head, hidden: torch.Tensor, targets: torch.Tensor, fused: bool = True) -> torch.Tensor:
+    if fused and hidden.is_cuda and getattr(head, "bias", None) is None and liger_available():
+        # fused linear + CE: the [N, vocab] logits never exist in memory
+        from liger_kernel.transformers import LigerFusedLinearCrossEntropyLoss
+
+        return LigerFusedLinearCrossEntropyLoss(reduction="none")(head.weight, hidden, targets)
     return F.cross_entropy(head(hidden).float(), targets, reduction="none")
 
 
-def supervised_token_losses(model, inputs: dict, input_ids: torch.Tensor, loss_mask: torch.Tensor):
-    """Forward ``model`` (any wrapper) and return (per-token CE [N], row index of each token [N])."""
+def supervised_token_losses(model, inputs: dict, input_ids: torch.Tensor, loss_mask: torch.Tensor,
+                            fused: bool = True):
+    """Forward ``model`` (any wrapper) and return (per-token CE [N], row index of each token [N]);
+    ``fused``: Liger's fused linear-CE on CUDA when installed."""
     hf = hf_model(model)
     captured: list[torch.Tensor] = []
     handle = hf.base_model.register_forward_hook(lambda _m, _a, out: captured.append(out[0]))
@@ -46,7 +46,7 @@ def supervised_token_losses(model, inputs: dict, input_ids: torch.Tensor, loss_m
     selected = loss_mask[:, 1:].to(hidden.device).bool()
     targets = input_ids[:, 1:].to(hidden.device)[selected]
     rows = selected.nonzero()[:, 0]
-    return _cross_entropy(hf.get_output_embeddings(), hidden[:, :-1][selected], targets), rows
+    return _cross_entropy(hf.get_output_embeddings(), hidden[:, :-1][selected], targets, fused), rows
 
 
 def task_sums(token_losses: torch.Tensor, rows: torch.Tensor, task_ids: torch.Tensor, num_tasks: int):

@@ -44,7 +44,7 @@ def _cache_dir(member_dir: Path) -> Path:
     return member_dir / "train" / "data_cache"
 
 
-def _record_rank(out: Path, accelerator, model) -> None:
+def _record_rank(out: Path, accelerator, model, kernels: dict) -> None:
     """What this worker really runs (tests and the dashboard read it)."""
     engine_stage = model.zero_optimization_stage() if hasattr(model, "zero_optimization_stage") else None
     import torch
@@ -55,7 +55,7 @@ def _record_rank(out: Path, accelerator, model) -> None:
             "backend": torch.distributed.get_backend() if torch.distributed.is_initialized() else None,
             "world_size": torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1,
             "quantized_layers": sum(type(m).__module__.startswith("bitsandbytes") for m in model.modules()),
-            "pid": os.getpid()}
+            "pid": os.getpid(), "kernels": kernels}
     atomic_write_json(out / "ranks" / f"rank_{accelerator.process_index}.json", info)
 
 
@@ -91,7 +91,9 @@ def _train(config: Config, member_dir: Path, on_step, preemption: PreemptionGuar
     from accelerate.utils import set_seed
 
     from mft_hpc.data import build_datasets
+    from mft_hpc.train.checkpointing import decide_checkpointing
     from mft_hpc.train.distributed import make_accelerator, use_bf16
+    from mft_hpc.train.kernels import enable_tf32
     from mft_hpc.train.loop import TrainLoop
     from mft_hpc.train.model_loading import load_tokenizer, load_trainable_model
 
@@ -105,12 +107,14 @@ def _train(config: Config, member_dir: Path, on_step, preemption: PreemptionGuar
             tokenizer = load_tokenizer(config)
             with accelerator.main_process_first():
                 bundle = build_datasets(config.data, tokenizer, _cache_dir(member_dir), show_progress=False)
-            model = load_trainable_model(config, use_bf16(config.train))
+            kernels = {"tf32": enable_tf32(config)}
+            model = load_trainable_model(config, use_bf16(config.train), report=kernels)
             trainable = [p for p in model.parameters() if p.requires_grad]
             optimizer = torch.optim.AdamW(trainable, lr=config.train.learning_rate,
                                           betas=tuple(config.train.adam_betas), weight_decay=config.train.weight_decay)
             model, optimizer = accelerator.prepare(model, optimizer)
-            _record_rank(out, accelerator, model)
+            kernels["gradient_checkpointing"] = decide_checkpointing(config, model, accelerator.num_processes)
+            _record_rank(out, accelerator, model, kernels)
             state = TrainLoop(config, accelerator, model, optimizer, bundle, out, on_step, guard).run()
         if accelerator.is_main_process:
             _publish_adapter(out, state)

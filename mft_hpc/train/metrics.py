@@ -1,4 +1,5 @@
-"""Training observability: metrics.jsonl (read by the dashboard), TensorBoard scalars, MFU, memory.
+"""Training observability: metrics.jsonl (read by the dashboard), TensorBoard scalars, memory
+(MFU: ``flops.py``).
 
 Only the main process writes. On resume, rows after the resumed step are dropped so the file is
 the curve of one uninterrupted run.
@@ -14,19 +15,6 @@ from pathlib import Path
 
 from mft_hpc.rundir import atomic_write_text
 
-# dense bf16 peak FLOP/s per device, for MFU (None: unknown device, MFU not reported)
-PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "H800": 989e12, "A100": 312e12, "A800": 312e12,
-                   "L40S": 362e12, "A10": 125e12, "V100": 125e12}
-
-
-def peak_flops() -> float | None:
-    import torch
-
-    if not torch.cuda.is_available():
-        return None
-    name = torch.cuda.get_device_name()
-    return next((flops for key, flops in PEAK_BF16_FLOPS.items() if key in name), None)
-
 
 def memory_gib() -> float:
     import torch
@@ -34,14 +22,6 @@ def memory_gib() -> float:
     if torch.cuda.is_available():
         return torch.cuda.max_memory_allocated() / 2**30
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
-
-
-def mfu(tokens_per_s: float, n_params: int, world_size: int) -> float | None:
-    """Model FLOPs utilisation with the usual 6·N FLOPs per trained token."""
-    peak = peak_flops()
-    if peak is None:
-        return None
-    return 6 * n_params * tokens_per_s / (peak * world_size)
 
 
 def _finite(value):

@@ -48,15 +48,19 @@ def _quantization_config(config: Config, bf16: bool):
                               bnb_4bit_compute_dtype=torch.bfloat16 if bf16 else torch.float32)
 
 
-def load_trainable_model(config: Config, bf16: bool):
-    """The model to train: the base (quantized for QLoRA) wrapped by LoRA unless peft is none."""
+def load_trainable_model(config: Config, bf16: bool, report: dict | None = None):
+    """The model to train: the base (quantized for QLoRA) wrapped by LoRA unless peft is none.
+    ``report`` (optional) receives the kernels chosen (``kernels.py``)."""
     import torch
     from transformers import AutoModelForCausalLM
 
+    from mft_hpc.train.kernels import apply_liger, attn_implementation
+
     train = config.train
     kwargs = {"dtype": torch.bfloat16 if bf16 else torch.float32, "trust_remote_code": config.model.trust_remote_code}
-    if train.attn_implementation:
-        kwargs["attn_implementation"] = train.attn_implementation
+    attn = attn_implementation(config, torch.cuda.is_available())
+    if attn:
+        kwargs["attn_implementation"] = attn
     if train.peft == "qlora":
         kwargs["quantization_config"] = _quantization_config(config, bf16)
         if torch.cuda.is_available():  # bnb quantizes while loading onto this rank's GPU
@@ -66,13 +70,17 @@ def load_trainable_model(config: Config, bf16: bool):
     # for inference and breaks training afterwards (bitsandbytes CPU bug), so switch now.
     model.train()
     model.config.use_cache = False
+    liger = apply_liger(config, model)
+    if report is not None:
+        report.update({"attn_implementation": model.config._attn_implementation, "liger": liger})
+    always_checkpoint = train.gradient_checkpointing is True  # "auto" is decided once the engine is built
     if train.peft == "qlora":
         from peft import prepare_model_for_kbit_training
 
         model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=train.gradient_checkpointing,
+            model, use_gradient_checkpointing=always_checkpoint,
             gradient_checkpointing_kwargs={"use_reentrant": False})
-    elif train.gradient_checkpointing:
+    elif always_checkpoint:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
     if train.peft == "none":

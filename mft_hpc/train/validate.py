@@ -64,6 +64,14 @@ def _train_problems(config: Config) -> list[tuple[tuple, str]]:
         problems.append((("train", "lora_rank"), "must be > 0"))
     if train.early_stopping_patience and config.data.valid_ratio == 0:
         problems.append((("train", "early_stopping_patience"), "needs validation data (data.valid_ratio > 0)"))
+    if config.data.mode == "pack" and train.attn_implementation:
+        from mft_hpc.data.attention import packing_strategy
+        from mft_hpc.errors import UserError
+
+        try:
+            packing_strategy(train.attn_implementation)
+        except UserError as err:
+            problems.append((("train", "attn_implementation"), str(err).split(": ", 1)[1]))
     if not config.data.paths:
         problems.append((("data", "paths"), "no training data: give at least one task path"))
     elif train.task_weights:

@@ -20,47 +20,135 @@ def packed_bundle(tmp_path_factory, tiny_tokenizer):
     return build_datasets(cfg, tiny_tokenizer, root / "cache", show_progress=False), cfg
 
 
-@pytest.mark.parametrize("impl", ["sdpa", "eager"])
-def test_packed_forward_equals_unpacked(tiny_model_dir, packed_bundle, impl):
-    from transformers import AutoModelForCausalLM
+def _reference_varlen_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0,
+                                cu_seq_lens_q=None, cu_seq_lens_k=None, max_length_q=None, max_length_k=None, **kwargs):
+    """Plain-math attention over a micro-batch flattened to one stream, causal inside each
+    [cu[i], cu[i+1]) only; it demands the varlen kwargs (no mask, no position-id guessing)."""
+    assert attention_mask is None, "a varlen kernel gets no mask"
+    assert cu_seq_lens_q is not None and cu_seq_lens_k is not None, "varlen kwargs missing"
+    assert isinstance(max_length_q, int) and isinstance(max_length_k, int)
+    _reference_varlen_attention.rows.append(query.shape[0])
+    batch, heads, width, dim = query.shape
+    groups = heads // key.shape[1]
+    q = query.transpose(1, 2).reshape(batch * width, heads, dim)
+    k = key.repeat_interleave(groups, dim=1).transpose(1, 2).reshape(batch * width, heads, dim)
+    v = value.repeat_interleave(groups, dim=1).transpose(1, 2).reshape(batch * width, heads, dim)
+    out = torch.zeros_like(q)
+    bounds = cu_seq_lens_q.tolist()
+    assert bounds[0] == 0 and bounds[-1] == batch * width and cu_seq_lens_k.tolist() == bounds
+    assert max_length_q == max(b - a for a, b in zip(bounds[:-1], bounds[1:]))
+    for start, end in zip(bounds[:-1], bounds[1:]):
+        scores = torch.einsum("qhd,khd->hqk", q[start:end], k[start:end]) * scaling
+        causal = torch.ones(end - start, end - start, dtype=torch.bool).tril()
+        weights = scores.masked_fill(~causal, float("-inf")).softmax(-1)
+        out[start:end] = torch.einsum("hqk,khd->qhd", weights, v[start:end])
+    return out.view(batch, width, heads, dim), None
 
-    bundle, cfg = packed_bundle
-    model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), attn_implementation=impl).eval()
-    batch = next(iter(make_loader(bundle.train, cfg, micro_batch_size=2, seed=1)))
+
+_reference_varlen_attention.rows = []
+
+
+@pytest.fixture(scope="module")
+def isolation_bundle(tmp_path_factory, tiny_tokenizer):
+    root = tmp_path_factory.mktemp("isolation")
+    records = [chat(("human", f"q{i} " * (i % 3 + 1)), ("bot", f"a{i} " * (i % 5 + 1)))
+               for i in range(60)]
+    write_jsonl(root / "t1.jsonl", records)
+    cfg = DataSection(paths=[str(root / "t1.jsonl")], seq_length=160, mode="pack", valid_ratio=0.0)
+    return build_datasets(cfg, tiny_tokenizer, root / "cache", show_progress=False), cfg
+
+
+def _load(tiny_model_dir, impl):
+    from transformers import AttentionInterface, AutoModelForCausalLM
+
+    from mft_hpc.data.attention import varlen_attention
+    from mft_hpc.train.varlen_kernel import register_torch_varlen
+
+    AttentionInterface.register("reference_varlen", varlen_attention(_reference_varlen_attention))
+    register_torch_varlen()
+    return AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), attn_implementation=impl).eval()
+
+
+def _packed_batch(bundle, cfg, rows: int) -> dict:
+    """The first micro-batch of ``rows`` rows in which every row holds at least three samples."""
+    for batch in make_loader(bundle.train, cfg, micro_batch_size=rows, shuffle=False):
+        counts = [len(seg[real.bool()].unique()) for seg, real in zip(batch["segment_ids"], batch["attention_mask"])]
+        if len(counts) == rows and min(counts) >= 3:
+            return batch
+    raise AssertionError(f"no micro-batch of {rows} rows with several samples in every row")
+
+
+def _alone_logits(model, impl: str, ids: torch.Tensor) -> torch.Tensor:
+    """One sample in its own forward: the plain call, or one sequence [0, n) for a varlen kernel."""
+    if "varlen" not in impl:
+        return model(input_ids=ids[None], use_cache=False).logits[0]
+    cu = torch.tensor([0, len(ids)], dtype=torch.int32)
+    return model(input_ids=ids[None], position_ids=torch.arange(len(ids))[None], use_cache=False,
+                 cu_seq_lens_q=cu, cu_seq_lens_k=cu, max_length_q=len(ids), max_length_k=len(ids)).logits[0]
+
+
+def _sample_loss(logits: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Token-mean CE of one sample (hidden t-1 predicts token t where mask[t])."""
+    chosen = mask[1:].bool()
+    return torch.nn.functional.cross_entropy(logits[:-1][chosen], ids[1:][chosen])
+
+
+@pytest.mark.parametrize("rows", [1, 2, 4])
+@pytest.mark.parametrize("impl", ["sdpa", "eager", "reference_varlen", "torch_varlen"])
+def test_packed_micro_batch_gives_each_sample_its_own_logits_and_loss(tiny_model_dir, isolation_bundle, impl, rows):
+    """Through transformers' dispatch: a packed micro-batch of ``rows`` rows gives every sample the
+    logits, loss and per-token training losses of that sample run alone."""
+    from mft_hpc.train.loss import supervised_token_losses
+
+    bundle, cfg = isolation_bundle
+    model = _load(tiny_model_dir, impl)
+    batch = _packed_batch(bundle, cfg, rows)
     segments = batch["segment_ids"]
-    assert int(segments[0].max()) >= 2, "a row should hold several samples"
+    _reference_varlen_attention.rows.clear()
     with torch.no_grad():
-        packed = model(**model_inputs(batch, model)).logits
-        # the same rows with no isolation mask would differ: proves the mask matters
-        leaky = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"],
-                      attention_mask=torch.ones_like(batch["input_ids"]), use_cache=False).logits
-        compared = 0
-        for b in range(batch["input_ids"].shape[0]):
+        inputs = model_inputs(batch, model)
+        packed = model(**inputs).logits
+        token_losses, _ = supervised_token_losses(model, inputs, batch["input_ids"], batch["loss_mask"])
+        if impl == "reference_varlen":  # the function really ran, on the whole micro-batch
+            assert _reference_varlen_attention.rows and set(_reference_varlen_attention.rows) == {rows}
+        alone_losses, compared = [], 0
+        for b in range(rows):
             real = batch["attention_mask"][b].bool()
             for seg in segments[b][real].unique().tolist():
                 where = (segments[b] == seg) & real
-                alone = model(input_ids=batch["input_ids"][b][where][None], use_cache=False).logits[0]
+                ids, mask = batch["input_ids"][b][where], batch["loss_mask"][b][where]
+                alone = _alone_logits(model, impl, ids)
                 torch.testing.assert_close(packed[b][where], alone, rtol=1e-4, atol=1e-4)
-                if seg > 0:
-                    assert not torch.allclose(leaky[b][where], alone, atol=1e-3)
+                if mask[1:].any():
+                    torch.testing.assert_close(_sample_loss(packed[b][where], ids, mask), _sample_loss(alone, ids, mask),
+                                               rtol=1e-5, atol=1e-5)
+                    alone_losses.append(torch.nn.functional.cross_entropy(
+                        alone[:-1][mask[1:].bool()], ids[1:][mask[1:].bool()], reduction="none"))
                 compared += 1
-    assert compared >= 4
+    torch.testing.assert_close(token_losses, torch.cat(alone_losses), rtol=1e-4, atol=1e-4)
+    assert compared >= 3 * rows
 
 
-def test_position_ids_alone_isolate_samples(tiny_model_dir, packed_bundle):
-    """The flash-attention route: no mask, positions restarting at 0; transformers derives the
-    boundaries (checked on sdpa, which shares that derivation)."""
-    from transformers import AutoModelForCausalLM
-
-    bundle, cfg = packed_bundle
-    model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), attn_implementation="sdpa").eval()
-    batch = next(iter(make_loader(bundle.train, cfg, micro_batch_size=1, seed=2)))
+def test_without_isolation_samples_leak(tiny_model_dir, isolation_bundle):
+    """The control: the same packed rows with a plain causal mask give other logits (the check can fail)."""
+    bundle, cfg = isolation_bundle
+    model = _load(tiny_model_dir, "sdpa")
+    batch = _packed_batch(bundle, cfg, 2)
     with torch.no_grad():
-        packed = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False).logits[0]
-        for seg in batch["segment_ids"][0].unique().tolist():
-            where = batch["segment_ids"][0] == seg
-            alone = model(input_ids=batch["input_ids"][0][where][None], use_cache=False).logits[0]
-            torch.testing.assert_close(packed[where], alone, rtol=1e-4, atol=1e-4)
+        isolated = model(**model_inputs(batch, model)).logits
+        leaky = model(input_ids=batch["input_ids"], attention_mask=torch.ones_like(batch["input_ids"]),
+                      position_ids=batch["position_ids"], use_cache=False).logits
+    later = batch["segment_ids"] > 0
+    assert not torch.allclose(isolated[later], leaky[later], atol=1e-3)
+
+
+def test_varlen_kernels_demand_the_varlen_kwargs(tiny_model_dir, isolation_bundle):
+    bundle, cfg = isolation_bundle
+    batch = _packed_batch(bundle, cfg, 2)
+    for impl in ("reference_varlen", "torch_varlen"):
+        model = _load(tiny_model_dir, impl)
+        with pytest.raises((AssertionError, RuntimeError), match="varlen"):
+            model(input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False)
 
 
 def test_rows_are_filled_and_single_task(packed_bundle):

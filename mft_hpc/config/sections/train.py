@@ -39,8 +39,16 @@ class TrainSection(Section):
     zero_stage: Literal[0, 1, 2, 3] = 2
     offload_optimizer: bool = False
     bf16: bool | None = Field(None, description="default: on GPU yes, on CPU no")
-    gradient_checkpointing: bool = False
-    attn_implementation: str | None = Field(None, description="e.g. sdpa, flash_attention_2; default: the model's")
+    gradient_checkpointing: bool | Literal["auto"] = Field(
+        "auto", description="auto: checkpoint only as many decoder layers as the measured activation memory needs")
+    attn_implementation: str | None = Field(
+        None, description="sdpa, eager, torch_varlen, flash_attention_2/3, flex_attention; default: torch_varlen "
+                          "for data.mode pack on a GPU, else the model's")
+    liger: bool | None = Field(None, description="Liger RMSNorm/SwiGLU/RoPE + fused linear-CE; default: when "
+                                                 "installed and on CUDA")
+    tf32: bool = Field(True, description="TF32 matmuls for fp32 pieces on GPU")
+    mfu_peak_tflops: float | None = Field(None, gt=0, description="MFU denominator per GPU; default: the GPU's "
+                                                                  "bf16 dense peak")
     merge_dtype: Literal["bf16", "fp32"] = "bf16"
     seed: int = 42
     deepspeed: dict = Field(default_factory=dict, description="overrides merged into the generated DeepSpeed config")
