@@ -55,6 +55,8 @@ def _record_rank(out: Path, accelerator, model, kernels: dict) -> None:
             "backend": torch.distributed.get_backend() if torch.distributed.is_initialized() else None,
             "world_size": torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1,
             "quantized_layers": sum(type(m).__module__.startswith("bitsandbytes") for m in model.modules()),
+            "adapter_dtype": next((str(p.dtype).removeprefix("torch.") for p in model.parameters() if p.requires_grad),
+                                  None),
             "pid": os.getpid(), "kernels": kernels}
     atomic_write_json(out / "ranks" / f"rank_{accelerator.process_index}.json", info)
 

@@ -81,6 +81,32 @@ def test_resume_after_kill_reproduces_the_uninterrupted_losses(tmp_path, referen
 
 
 @pytest.mark.slow
+def test_resume_is_exact_with_bf16_adapters_under_deepspeed(tmp_path, tiny_model_dir, task_paths, torch_one_thread):
+    """As in production on GPU: DeepSpeed bf16 (bf16 adapters, fp32 master weights in the optimizer),
+    packed rows; a run killed after its step-3 checkpoint resumes to the same per-step losses."""
+    from tests.train.helpers import REFERENCE
+
+    config = make_config(tiny_model_dir, task_paths, data_mode="pack", bf16=True, **{**REFERENCE, "max_steps": 8})
+
+    def kill_at_step_5(state):
+        if state.step == 5:
+            raise _Killed
+
+    train_member(config, tmp_path / "straight")
+    with pytest.raises(_Killed):
+        train_member(config, tmp_path / "killed", on_step=kill_at_step_5)
+    train_member(config, tmp_path / "killed")
+    rank = json.loads((tmp_path / "straight" / "train" / "ranks" / "rank_0.json").read_text())
+    assert (rank["engine"], rank["adapter_dtype"]) == ("DeepSpeedEngine", "bfloat16")
+    straight, resumed = _rows(tmp_path / "straight"), _rows(tmp_path / "killed")
+    assert [r["step"] for r in resumed] == list(range(1, 9))
+    assert [r["loss"] for r in resumed] == [r["loss"] for r in straight]  # exact, not approximately
+    assert len({r["loss"] for r in straight}) > 1
+    assert [(r["step"], r.get("resumed_from")) for r in _rows(tmp_path / "killed", "start")] == \
+        [(0, None), (3, "step_00000003")]
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("quantization", ["4bit", "8bit"])
 def test_qlora_trains_on_cpu(tmp_path, tiny_model_dir, task_paths, torch_one_thread, quantization):
     """NF4 and LLM.int8 base weights (bitsandbytes 0.50 runs both on CPU, ../shared/reference/ml_cpu.md)."""
