@@ -157,6 +157,11 @@ def decide(model, micro_batch_size: int, seq_length: int, packed: bool, world_si
     estimate = measure_activations(model, micro_batch_size, seq_length, packed)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     budget = memory_budget(trainable, world_size)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():  # every rank decides the same
+        device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else None
+        agreed = torch.tensor([float(budget)], dtype=torch.float64, device=device)
+        torch.distributed.all_reduce(agreed, op=torch.distributed.ReduceOp.MIN)
+        budget = int(agreed.item())
     checkpointed = plan(estimate, budget)
     set_checkpointed_layers(inner, checkpointed)
     gib = 2**30
