@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import sys
 
 from mft_hpc.config.schema import Config
 from mft_hpc.errors import UserError
@@ -95,6 +96,8 @@ def apply_liger(config: Config, model) -> list[str]:
     options = {name: value for name, value in (("rope", True), ("rms_norm", True), ("swiglu", True),
                                                ("cross_entropy", False), ("fused_linear_cross_entropy", False))
                if name in accepted}
+    modeling = sys.modules[type(model).__module__]
+    classes = {name: value for name, value in vars(modeling).items() if isinstance(value, type)}
     try:  # the fused linear-CE is called by our loss on selected tokens only, never through the model
         apply(model=model, **options)
     except Exception as exc:  # an API change or a module layout Liger does not expect: keep torch's kernels
@@ -102,6 +105,9 @@ def apply_liger(config: Config, model) -> list[str]:
             raise UserError(f"{LIGER_KEY}: Liger could not patch {type(model).__name__}: {exc}") from exc
         log.warning("Liger kernels not applied to %s (%s); using torch's", type(model).__name__, exc)
         return []
+    finally:  # this instance is patched; models built later in this process (merge, tests) keep torch's
+        for name, value in classes.items():  # classes (Liger's RoPE stays a module-level function swap)
+            setattr(modeling, name, value)
     return [name for name, value in options.items() if value]
 
 
