@@ -50,10 +50,9 @@ else
     PY=.venv-gpu/bin/python
     PIP_ARGS=(-q --disable-pip-version-check)
     [ -n "${WHEELHOUSE:-}" ] && PIP_ARGS+=(--find-links "$WHEELHOUSE")
-    run_step install 150 bash -c "'$PY' -m pip install ${PIP_ARGS[*]} -r requirements/gpu.txt && \
-        '$PY' -m pip install ${PIP_ARGS[*]} --no-deps -e ."
+    run_step install 150 "$PY" -m pip install "${PIP_ARGS[@]}" -r requirements/gpu.txt
 fi
-export PY
+export PY PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # mft_hpc from this checkout, no package build
 
 run_step environment 120 "$PY" - <<'EOF'
 import importlib.metadata as md, json, torch

@@ -1,4 +1,5 @@
-"""A packed row through the real tiny Qwen2 gives each sample the logits of its own unpacked pass."""
+"""Packed micro-batches through the real tiny Qwen2, for every attention kernel: each sample gets the
+logits and loss of its own unpacked pass."""
 
 from __future__ import annotations
 
@@ -8,16 +9,6 @@ import torch
 from mft_hpc.config.sections.data import DataSection
 from mft_hpc.data import build_datasets, make_loader, model_inputs
 from tests.data.conftest import chat, write_jsonl
-
-
-@pytest.fixture(scope="module")
-def packed_bundle(tmp_path_factory, tiny_tokenizer):
-    root = tmp_path_factory.mktemp("pack")
-    records = [chat(("human", f"question {i} " * (i % 5 + 1)), ("bot", f"answer {i} " * (i % 7 + 1)))
-               for i in range(24)]
-    write_jsonl(root / "t1.jsonl", records)
-    cfg = DataSection(paths=[str(root / "t1.jsonl")], seq_length=256, mode="pack", valid_ratio=0.0)
-    return build_datasets(cfg, tiny_tokenizer, root / "cache", show_progress=False), cfg
 
 
 def _reference_varlen_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0,
@@ -151,12 +142,12 @@ def test_varlen_kernels_demand_the_varlen_kwargs(tiny_model_dir, isolation_bundl
             model(input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False)
 
 
-def test_rows_are_filled_and_single_task(packed_bundle):
-    bundle, cfg = packed_bundle
+def test_rows_are_filled_and_single_task(isolation_bundle):
+    bundle, cfg = isolation_bundle
     split = bundle.train
-    assert split.n_samples == 24
+    assert split.n_samples == 60
     assert all(split.row_length(i) <= cfg.seq_length for i in range(len(split)))
-    assert len(split) < 24 / 2  # packing merged samples
+    assert len(split) < 60 / 3  # packing merged samples
     assert 0 < split.packing_efficiency <= 1
 
 
@@ -178,11 +169,11 @@ def test_padding_mode_forward_matches_unpadded(tiny_model_dir, tmp_path, tiny_to
             torch.testing.assert_close(padded[b][real], alone, rtol=1e-4, atol=1e-4)
 
 
-def test_model_inputs_sees_through_peft(tiny_model_dir, packed_bundle):
+def test_model_inputs_sees_through_peft(tiny_model_dir, isolation_bundle):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    bundle, cfg = packed_bundle
+    bundle, cfg = isolation_bundle
     base = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), attn_implementation="eager")
     model = get_peft_model(base, LoraConfig(r=4, target_modules="all-linear")).eval()
     batch = next(iter(make_loader(bundle.train, cfg, micro_batch_size=1, seed=3)))
