@@ -63,7 +63,9 @@ def run_config(smoke: bool, mode: str, micro_batch: int, seq_length: int):
              "lora_dropout": 0.05, "target_modules": "all-linear", "micro_batch_size": micro_batch,
              "zero_stage": 2, "bf16": not smoke,
              "gradient_checkpointing": True if mode == "seed" else "auto",
-             "liger": False if mode == "seed" else None}
+             "liger": False if mode == "seed" else None,
+             # packed: the GPU default, named so that --smoke runs the same kernel (per-sample SDPA on CPU)
+             "attn_implementation": None if mode == "seed" else "torch_varlen"}
     return Config.model_validate({"run": {"name": f"bench-{mode}"}, "model": {"path": "random-init"},
                                   "data": {"seq_length": seq_length, "mode": "pack" if mode == "packed" else "padding"},
                                   "train": train})
