@@ -49,6 +49,37 @@ def isolation_bundle(tmp_path_factory, tiny_tokenizer):
     return build_datasets(cfg, tiny_tokenizer, root / "cache", show_progress=False), cfg
 
 
+def _flash_attn_func(q, k, v, dropout_p=0.0, softmax_scale=None, causal=False, window_size=(-1, -1), softcap=0.0,
+                     deterministic=False):
+    """flash-attn's dense entry point in pure torch: [B,T,H,D], causal over each whole row."""
+    out = torch.nn.functional.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
+                                                           is_causal=causal, scale=softmax_scale, enable_gqa=True)
+    return out.transpose(1, 2)
+
+
+def _flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, dropout_p=0.0,
+                            softmax_scale=None, causal=False, window_size=(-1, -1), softcap=0.0, deterministic=False):
+    """flash-attn's varlen entry point in pure torch: [N,H,D], attention inside each cu_seqlens run."""
+    out = torch.empty_like(q)
+    bounds = cu_seqlens_q.tolist()
+    for start, end in zip(bounds[:-1], bounds[1:]):
+        out[start:end] = _flash_attn_func(q[None, start:end], k[None, start:end], v[None, start:end],
+                                          softmax_scale=softmax_scale, causal=causal)[0]
+    return out
+
+
+@pytest.fixture
+def flash_on_cpu(monkeypatch):
+    """transformers' own flash_attention_2 path (flash_attention_forward → _flash_attention_forward, with
+    its unpad/varlen/position-id logic) with flash-attn's two kernels swapped for the pure-torch ones
+    above, so that path runs on CPU."""
+    from transformers import modeling_flash_attention_utils as fa_utils
+
+    monkeypatch.setattr(fa_utils, "_lazy_imports", lambda *args, **kwargs: (
+        _flash_attn_func, _flash_attn_varlen_func, None, fa_utils._pad_input, fa_utils._unpad_input))
+    monkeypatch.setattr(fa_utils, "_loaded_implementation", None)
+
+
 def _load(tiny_model_dir, impl):
     from transformers import AttentionInterface, AutoModelForCausalLM
 
@@ -57,6 +88,10 @@ def _load(tiny_model_dir, impl):
 
     AttentionInterface.register("reference_varlen", varlen_attention(_reference_varlen_attention))
     register_torch_varlen()
+    if impl == "flash_attention_2":  # loading would demand the flash-attn package: switch after loading
+        model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), attn_implementation="sdpa").eval()
+        model.config._attn_implementation = impl
+        return model
     return AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), attn_implementation=impl).eval()
 
 
@@ -71,7 +106,7 @@ def _packed_batch(bundle, cfg, rows: int) -> dict:
 
 def _alone_logits(model, impl: str, ids: torch.Tensor) -> torch.Tensor:
     """One sample in its own forward: the plain call, or one sequence [0, n) for a varlen kernel."""
-    if "varlen" not in impl:
+    if "varlen" not in impl:  # flash_attention_2 here: one row, no padding → its dense causal kernel
         return model(input_ids=ids[None], use_cache=False).logits[0]
     cu = torch.tensor([0, len(ids)], dtype=torch.int32)
     return model(input_ids=ids[None], position_ids=torch.arange(len(ids))[None], use_cache=False,
@@ -85,8 +120,9 @@ def _sample_loss(logits: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) ->
 
 
 @pytest.mark.parametrize("rows", [1, 2, 4])
-@pytest.mark.parametrize("impl", ["sdpa", "eager", "reference_varlen", "torch_varlen"])
-def test_packed_micro_batch_gives_each_sample_its_own_logits_and_loss(tiny_model_dir, isolation_bundle, impl, rows):
+@pytest.mark.parametrize("impl", ["sdpa", "eager", "reference_varlen", "torch_varlen", "flash_attention_2"])
+def test_packed_micro_batch_gives_each_sample_its_own_logits_and_loss(tiny_model_dir, isolation_bundle, impl, rows,
+                                                                      flash_on_cpu):
     """Through transformers' dispatch: a packed micro-batch of ``rows`` rows gives every sample the
     logits, loss and per-token training losses of that sample run alone."""
     from mft_hpc.train.loss import supervised_token_losses
@@ -131,6 +167,24 @@ def test_without_isolation_samples_leak(tiny_model_dir, isolation_bundle):
                       position_ids=batch["position_ids"], use_cache=False).logits
     later = batch["segment_ids"] > 0
     assert not torch.allclose(isolated[later], leaky[later], atol=1e-3)
+
+
+@pytest.mark.parametrize("rows", [1, 2])
+def test_transformers_flash_path_isolates_only_single_rows_from_position_ids(tiny_model_dir, isolation_bundle,
+                                                                              flash_on_cpu, rows):
+    """Why the varlen kwargs: given only restarting position ids, transformers' flash path finds the
+    sample boundaries for a single row but attends across samples as soon as a micro-batch has 2 rows."""
+    bundle, cfg = isolation_bundle
+    model = _load(tiny_model_dir, "flash_attention_2")
+    batch = _packed_batch(bundle, cfg, rows)
+    with torch.no_grad():
+        guessed = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False).logits
+        isolated = model(**model_inputs(batch, model)).logits
+    later = batch["segment_ids"] > 0
+    if rows == 1:
+        torch.testing.assert_close(guessed, isolated, rtol=1e-4, atol=1e-4)
+    else:
+        assert not torch.allclose(guessed[later], isolated[later], atol=1e-3)
 
 
 def test_varlen_kernels_demand_the_varlen_kwargs(tiny_model_dir, isolation_bundle):
