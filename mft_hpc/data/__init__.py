@@ -19,8 +19,9 @@ Contract with the trainer (mft_hpc.train):
   (1 real, 0 pad), and in pack mode ``segment_ids`` Long[B,T]. ``start_step`` skips batches of
   the epoch for exact resume. Use ``shuffle=False`` for validation.
 - ``model_inputs(batch, model) -> dict``: kwargs for ``model(**kwargs)`` (input_ids,
-  position_ids, use_cache=False and the attention mask that rules out cross-sample attention for
-  the model's attn_implementation). Compute the loss from logits + ``loss_mask`` (shift by one).
+  position_ids, use_cache=False and what rules out cross-sample attention for the model's
+  attn_implementation: a 4D mask, the varlen kwargs ``cu_seq_lens_q/k`` + ``max_length_q/k``, or a
+  flex BlockMask). Compute the loss from logits + ``loss_mask`` (shift by one).
 """
 
 from mft_hpc.data.attention import block_causal_mask, model_inputs
