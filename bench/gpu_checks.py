@@ -177,6 +177,10 @@ def check_zero2(smoke: bool) -> dict:
                 worker.kill()
                 outputs.append(worker.communicate()[0] + "\n(timed out)")
         codes = [worker.returncode for worker in workers]
+        if codes != [0, 0] and gpus == 1 and any("Duplicate GPU" in out for out in outputs):
+            return {"status": "skip", "device": _device(), "gpus": gpus, "exit_codes": codes,
+                    "reason": "NCCL refuses two ranks on one GPU (needs 2 GPUs)",
+                    "error_tail": [out[-600:] for out in outputs]}
         if codes != [0, 0]:
             return {"status": "fail", "device": _device(), "gpus": gpus, "exit_codes": codes,
                     "error_tail": [out[-1500:] for out in outputs]}
