@@ -48,7 +48,7 @@ else
     BASE_PY=${PYTHON:-python3}
     [ -x .venv-gpu/bin/python ] || "$BASE_PY" -m venv --system-site-packages .venv-gpu
     PY=.venv-gpu/bin/python
-    PIP_ARGS=(-q --disable-pip-version-check)
+    PIP_ARGS=(-q --disable-pip-version-check --timeout 15 --retries 1)
     [ -n "${WHEELHOUSE:-}" ] && PIP_ARGS+=(--find-links "$WHEELHOUSE")
     run_step install 150 "$PY" -m pip install "${PIP_ARGS[@]}" -r requirements/gpu.txt
 fi
