@@ -43,7 +43,9 @@ def packing_strategy(impl: str | None) -> str:
         return "mask"
     if impl == "flex_attention":
         return "block_mask"
-    if "flash" in impl or impl == "torch_varlen":  # transformers' own test for a flash kernel
+    # "flash" in the name: transformers' own test for a flash kernel; torch_varlen: ours, known by name
+    # before it is registered (config validation runs before any model is loaded)
+    if "flash" in impl or impl == "torch_varlen":
         return "varlen"
     from transformers import AttentionInterface
 
