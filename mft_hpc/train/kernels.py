@@ -130,4 +130,6 @@ def check_packed_isolation(config: Config, model) -> str | None:
         raise UserError(f"{ISOLATION_KEY}: {type(inner).__name__} does not dispatch attention through transformers' "
                         f"AttentionInterface, so {impl!r} cannot be made to keep packed samples apart; "
                         "use data.mode: padding (or a model transformers implements natively)")
+    if strategy == "block_mask" and next(inner.parameters()).device.type == "cpu":
+        raise UserError(f"{ISOLATION_KEY}: flex_attention has no backward on CPU (torch); use sdpa or torch_varlen")
     return strategy

@@ -37,13 +37,14 @@ def test_validation_names_file_line_and_key_before_submission(tmp_path, tiny_mod
     assert f"{path}:{line}: train.attn_implementation: 'paged|eager' cannot keep packed samples apart" in str(err.value)
 
 
-def _no_backend_model(tiny_model_dir, impl: str):
-    """A model that computes attention its own way (like remote code): it declares no AttentionInterface
-    dispatch, so neither a 4D mask nor the varlen kwargs are known to reach its kernel."""
+def _model_with(tiny_model_dir, impl: str, attention_backend: bool):
+    """The tiny model set to ``impl``; without ``attention_backend`` it stands for a model that computes
+    attention its own way (like remote code): no AttentionInterface dispatch, so neither a 4D mask nor
+    the varlen kwargs are known to reach its kernel."""
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))
-    model._supports_attention_backend = False
+    model._supports_attention_backend = attention_backend
     model.config._attn_implementation = impl
     return model
 
@@ -53,9 +54,13 @@ def test_flash_without_isolation_refuses_to_start(tiny_model_dir, task_paths):
 
     pack = make_config(tiny_model_dir, task_paths, data_mode="pack")
     with pytest.raises(UserError, match=r"^train\.attn_implementation: Qwen2ForCausalLM does not dispatch"):
-        check_packed_isolation(pack, _no_backend_model(tiny_model_dir, "flash_attention_2"))
+        check_packed_isolation(pack, _model_with(tiny_model_dir, "flash_attention_2", attention_backend=False))
+    flex = _model_with(tiny_model_dir, "flex_attention", attention_backend=True)
+    with pytest.raises(UserError, match=r"^train\.attn_implementation: flex_attention has no backward on CPU"):
+        check_packed_isolation(pack, flex)
     padding = make_config(tiny_model_dir, task_paths, data_mode="padding")
-    assert check_packed_isolation(padding, _no_backend_model(tiny_model_dir, "flash_attention_2")) is None
+    assert check_packed_isolation(padding, _model_with(tiny_model_dir, "flash_attention_2", False)) is None
+    assert check_packed_isolation(pack, _model_with(tiny_model_dir, "flash_attention_2", True)) == "varlen"
 
 
 def test_training_refuses_to_start_with_a_kernel_that_cannot_isolate(tmp_path, tiny_model_dir, task_paths,
