@@ -87,6 +87,8 @@ steps = {}
 for line in os.environ["STEPS"].splitlines():
     name, rc, seconds = line.split()
     steps[name] = {"exit_code": int(rc), "seconds": int(seconds)}
+    if int(rc) != 0:  # why, in the summary itself (a remote run may return nothing else)
+        steps[name]["log_tail"] = (out / f"{name}.log").read_text(errors="replace")[-800:]
 
 def read(name):
     path = out / name
