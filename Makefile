@@ -19,11 +19,12 @@ $(STAMP): pyproject.toml requirements/cpu.txt
 
 install: $(STAMP)
 
-# Debian packages the tests need (Slurm cluster, bubblewrap), Apptainer 1.4 and the evaluation
+# Debian packages the tests need (Slurm cluster, bubblewrap, Chromium), Apptainer 1.4 and the evaluation
 # image (cached by definition hash outside the repo); only as root.
 system-deps: install
 	@if [ "$$(id -u)" = 0 ]; then \
 		bash tests/cluster/install_packages.sh && \
+		bash tests/report/install_chromium.sh && \
 		bash containers/setup.sh $(PY); \
 	else echo "not root: skipping Debian packages, Apptainer and the image (those tests will be skipped)"; fi
 

@@ -68,7 +68,7 @@ def evaluate_tasks(generations_dir: str, model: str, tasks: list[str], benchmark
 
 
 def collect_run(run_root: str) -> dict:
-    """Leaderboard of all members, and a validated submission zip per member where allowed."""
+    """Leaderboard of all members, a validated submission zip per member where allowed, the run report."""
     _logging()
     from mft_hpc.collect import write_leaderboard
     from mft_hpc.controller.runfile import load_run
@@ -94,4 +94,16 @@ def collect_run(run_root: str) -> dict:
         except UserError as err:
             problems[member.name] = str(err)
     mark_done(plan.leaderboard, {"packed": packed, "not_packed": problems})
-    return {"best": board.get("best_member"), "packed": packed, "not_packed": problems}
+    report = _write_report(run_root)
+    return {"best": board.get("best_member"), "packed": packed, "not_packed": problems, "report": report}
+
+
+def _write_report(run_root: str) -> str | None:
+    """collect/report.html: an extra, so a failure is logged (with the command that retries it), not raised."""
+    from mft_hpc.report import write_report
+
+    try:
+        return str(write_report(run_root)[0])
+    except Exception:  # noqa: BLE001 - the leaderboard and zips are already done
+        logging.getLogger(__name__).exception("report not written; retry with `mft-hpc report %s`", run_root)
+        return None

@@ -26,6 +26,7 @@ VERB_MODULES = (
     "mft_hpc.cli.status_cmd",
     "mft_hpc.cli.logs_cmd",
     "mft_hpc.cli.doctor_cmd",
+    "mft_hpc.cli.report_cmd",
 )
 
 

@@ -16,6 +16,7 @@ from rich.text import Text
 from mft_hpc.controller.state import CANCELLED, COMPLETED, FAILED, PENDING, PLANNED, RUNNING, SKIPPED, TIMEOUT
 from mft_hpc.dashboard import format as fmt
 from mft_hpc.dashboard.snapshot import TASK_STAGES, UNKNOWN, MemberView, RunView
+from mft_hpc.report.summary import cost_summary_line
 from mft_hpc.submission.competition import BASELINE_MEAN, BASELINE_NAME, BASELINE_PASS1, TASKS
 
 # state -> (rich glyph, style, plain glyph)
@@ -164,6 +165,9 @@ def render(view: RunView, plain: bool = False) -> RenderableType:
     header = Text(f"run {view.name}  ({view.root})", style="" if plain else "bold")
     if not view.has_state_store:
         header += Text("\nno state.sqlite yet: states inferred from output files")
+    report_line = cost_summary_line(view.root)
+    if report_line:
+        header += Text(f"\n{report_line}")
     parts: list[RenderableType] = [header]
     if not view.members:
         parts.append(Text("no members yet"))

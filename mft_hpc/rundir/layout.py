@@ -6,7 +6,7 @@
         logs/                  submitit/Slurm logs, one folder per job
         members/<member>/      one per sweep member ("main" without a sweep)
             train/ generate/ evaluate/
-        collect/               leaderboard, submission
+        collect/               leaderboard, submission, report.html + report.json
 
 Stages only read and write files below it; the controller and dashboard only read it.
 """
@@ -46,6 +46,18 @@ class RunDir:
     def collect(self) -> Path:
         return self.root / "collect"
 
+    @property
+    def leaderboard(self) -> Path:
+        return self.collect / "leaderboard.json"
+
+    @property
+    def report_html(self) -> Path:
+        return self.collect / "report.html"
+
+    @property
+    def report_json(self) -> Path:
+        return self.collect / "report.json"
+
     def member(self, member: str) -> Path:
         return self.root / "members" / member
 
@@ -55,3 +67,20 @@ class RunDir:
         path = self.member(member) / stage
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def stage_dir(self, member: str, stage: str) -> Path:
+        """Like ``stage`` for readers: the folder is not created."""
+        if stage not in STAGES:
+            raise ValueError(f"unknown stage {stage!r}; expected one of {STAGES}")
+        return self.member(member) / stage
+
+    def train_metrics(self, member: str) -> Path:
+        return self.stage_dir(member, "train") / "metrics.jsonl"
+
+    def train_result(self, member: str) -> Path:
+        """Written after the merge: best step, last step, early stop (``mft_hpc.train.member``)."""
+        return self.stage_dir(member, "train") / "result.json"
+
+    def train_adapter(self, member: str) -> Path:
+        """The final adapter; its ``.done`` marker holds the same facts as ``train_result``."""
+        return self.stage_dir(member, "train") / "adapter"
