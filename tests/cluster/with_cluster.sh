@@ -12,7 +12,7 @@ if ! timeout 5 scontrol ping >/dev/null 2>&1; then
     echo "no Slurm cluster and not root: Slurm tests will be skipped" >&2
   fi
 fi
-# CI (root) must not silently skip the Slurm or container tests
-[ "$(id -u)" = 0 ] && export MFT_HPC_REQUIRE_SLURM=1 MFT_HPC_REQUIRE_CONTAINER=1
+# CI (root) must not silently skip the Slurm, container or browser tests
+[ "$(id -u)" = 0 ] && export MFT_HPC_REQUIRE_SLURM=1 MFT_HPC_REQUIRE_CONTAINER=1 MFT_HPC_REQUIRE_BROWSER=1
 if [ "$started" = 1 ]; then trap 'bash "$HERE/down.sh"' EXIT; fi
 "$@"

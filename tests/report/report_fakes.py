@@ -158,3 +158,34 @@ def build_synthetic_run(root: Path, name: str, members: int, limit: int | None, 
         record_local_jobs(plan, store, start=1.7e9, rng=rng)
     collect_run(str(plan.run.root))
     return plan.run.root
+
+
+OOM_ERROR = "Traceback (most recent call last):\n  ...\ntorch.OutOfMemoryError: CUDA out of memory"
+
+
+def break_run(run: Path) -> dict[str, str]:
+    """Make a finished 3-member run bad in the ways a real one goes bad; returns what was done to whom.
+
+    first member: one corrupt metrics file and a torn metrics.jsonl line in the middle;
+    second: training failed (OOM) after a few steps, so nothing downstream exists;
+    third: never evaluated.
+    """
+    import shutil
+
+    rundir = RunDir(run)
+    first, second, third = sorted(p.name for p in (run / "members").iterdir())
+    corrupt = next((run / "members" / first / "evaluate").glob("metrics_*/metrics_mbpp_*.json"))
+    corrupt.write_text('{"mbpp": {"pass@1": ')
+    lines = rundir.train_metrics(first).read_text().splitlines()
+    lines.insert(len(lines) // 2, '{"kind": "train", "step": 1')
+    rundir.train_metrics(first).write_text("\n".join(lines) + "\n")
+    rundir.train_metrics(second).write_text("".join(line + "\n" for line in
+                                                    rundir.train_metrics(second).read_text().splitlines()[:6]))
+    rundir.train_result(second).unlink()
+    for stage in ("generate", "evaluate"):
+        shutil.rmtree(rundir.stage_dir(second, stage))
+    shutil.rmtree(rundir.stage_dir(third, "evaluate"))
+    with StateStore(rundir.state_db, run=run.name) as store:
+        train = store.elements(stage="train", member=second)[0]
+        store.update_states([StateChange(train.id, "failed", last_error=OOM_ERROR)])
+    return {"corrupt_metrics": str(corrupt), "failed_training": second, "not_evaluated": third}
