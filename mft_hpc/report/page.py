@@ -9,11 +9,13 @@ import time
 from html import escape
 
 from mft_hpc.collect.leaderboard import short_task
+from mft_hpc.controller.submit import COLLECT_MEMBER
 from mft_hpc.evaluate.evaluate import VERDICTS
 from mft_hpc.report import svg
 from mft_hpc.rundir.layout import STAGES
 
 STAGE_ORDER = (*STAGES, "collect")
+COLLECT_LABEL = "(run: collect)"
 VERDICT_COLORS = {"pass": "#2ca02c", "fail": "#d62728", "compile_error": "#ff7f0e", "timeout": "#9467bd",
                   "oom": "#8c564b", "error": "#7f7f7f"}
 BAR_COLORS = {"completed": "#2ca02c", "skipped": "#98df8a", "running": "#1f77b4", "pending": "#aec7e8",
@@ -107,7 +109,7 @@ def _header(report: dict) -> str:
             ("members", f'{len(run["members"])}: ' + escape(", ".join(run["members"]) or "none")),
             ("stages done", escape(_stages_done(report))),
             ("best mean pass@1", score),
-            ("baseline", f'{escape(base["name"])}: {escape(base["description"])}, mean pass@1 {base["mean"]:.4f}'),
+            ("baseline", f'{escape(base["description"])}, mean pass@1 {base["mean"]:.4f}'),
             ("cost", cost_text),
             ("generated", escape(_when(report.get("generated_at"))))]
     table = "".join(f"<tr><td>{key}</td><td>{value}</td></tr>" for key, value in rows)
@@ -274,7 +276,8 @@ def _evaluation(report: dict) -> str:
 # -- scheduling ---------------------------------------------------------------------------------------
 
 def _cost_table(title: str, table: dict, order: list[str]) -> str:
-    rows = "".join(f'<tr><td>{escape(key)}</td><td class="num">{table[key]["runs"]}</td>'
+    rows = "".join(f'<tr><td>{escape(COLLECT_LABEL if key == COLLECT_MEMBER else key)}</td>'
+                   f'<td class="num">{table[key]["runs"]}</td>'
                    f'<td class="num" data-cost="cpu" data-key="{escape(key)}">{table[key]["cpu_hours"]:.4f}</td>'
                    f'<td class="num" data-cost="gpu" data-key="{escape(key)}">{table[key]["gpu_hours"]:.4f}</td></tr>'
                    for key in order if key in table)

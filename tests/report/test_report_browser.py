@@ -11,7 +11,7 @@ import pytest
 
 from mft_hpc.submission.competition import BASELINE_PASS1, TASKS
 
-MAX_PAGE_BYTES = 3 * 1024 * 1024
+MAX_PAGE_BYTES = 3_000_000
 
 
 def metrics_files(run: Path) -> dict[tuple[str, str], float]:
