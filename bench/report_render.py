@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "tests" / "report"), str(REPO)]
+sys.path[:0] = [str(REPO / "tests"), str(REPO / "tests" / "report"), str(REPO)]
 
 from chromium import Browser  # noqa: E402
 from report_fakes import build_synthetic_run  # noqa: E402

@@ -81,3 +81,16 @@ def evaluation_image() -> Path:
                     "(`mft-hpc container build` or containers/setup.sh, ~11 min)")
         build_worker_layer(base, image)
     return image
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's headless Chromium over the DevTools pipe (tests/chromium.py). Skips without one, unless CI requires it."""
+    from chromium import Browser, chromium_binary
+
+    if chromium_binary() is None:
+        if os.environ.get("MFT_HPC_REQUIRE_BROWSER") == "1":
+            pytest.fail("MFT_HPC_REQUIRE_BROWSER=1 but chromium is not installed (tests/report/install_chromium.sh)")
+        pytest.skip("chromium is not installed (run tests/report/install_chromium.sh as root)")
+    with Browser() as running:
+        yield running

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 from controller_helpers import wait_for_run, write_config
+from polling import wait_for
 
 from mft_hpc.config import load_config
 from mft_hpc.config.sections.generate import ALL_TASKS
@@ -46,7 +47,7 @@ def sacct_times(job_ids):
 @pytest.mark.slurm
 @pytest.mark.slow
 @pytest.mark.container
-def test_sweep_end_to_end_on_slurm(tmp_path, tiny_model_dir, benchmarks_dir, slurm_cluster, evaluation_image):
+def test_sweep_end_to_end_on_slurm(tmp_path, tiny_model_dir, benchmarks_dir, slurm_cluster, evaluation_image, browser):
     data = memorize_data(tmp_path / "data" / "mbpp-memorize", benchmarks_dir)
     config = write_config(
         tmp_path / "sweep.yaml",
@@ -82,6 +83,31 @@ def test_sweep_end_to_end_on_slurm(tmp_path, tiny_model_dir, benchmarks_dir, slu
 
     zips = sorted((root / "collect").glob("*.zip"))
     assert len(zips) == 2 and all("partial" in z.name for z in zips)
+
+    # the collect job wrote the report from Slurm accounting (its own job still running then);
+    # rewritten now that every job has ended, its cost is sacct's: CPUTimeRAW of every job run
+    report = json.loads((root / "collect" / "report.json").read_text())
+    assert report["scheduling"]["source"] == "sacct" and report["evaluation"]["best_member"] == "lr0.01"
+    ids = sorted({i.split("_")[0] for i in outcome.submitted.values()})
+
+    def ended_runs():  # CPU time of every job run, once accounting has the end of each
+        out = subprocess.run(["sacct", "-X", "-D", "-n", "-P", "-o", "End,CPUTimeRAW", "-j", ",".join(ids)],
+                             capture_output=True, text=True, check=True).stdout
+        rows = [line.split("|") for line in out.splitlines() if line]
+        return [int(cpu) for end, cpu in rows] if all(end[:1].isdigit() for end, _ in rows) else None
+
+    cpu_seconds = wait_for(ended_runs, 60, what="accounting of every job's end")
+    done = subprocess.run([sys.executable, "-m", "mft_hpc", "report", str(root)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    report = json.loads((root / "collect" / "report.json").read_text())
+    assert report["scheduling"]["cost"]["total"]["cpu_hours"] == pytest.approx(sum(cpu_seconds) / 3600, abs=1e-9)
+    assert len(report["scheduling"]["bars"]) == len(cpu_seconds) == len(elements)
+    page = browser.open_page(root / "collect" / "report.html")
+    assert page.errors() == [] and page.foreign_requests() == []
+    cells = page.evaluate("[...document.querySelectorAll('table.heatmap td.cell[data-value]')]"
+                          ".map(c => [c.dataset.member, c.dataset.task, c.textContent])")
+    assert sorted(cells) == sorted([row["member"], task, f"{value:.4f}"] for row in board["members"]
+                                   for task, value in row["scores"].items())
     for zip_path in zips:
         check = subprocess.run([sys.executable, "-m", "mft_hpc", "pack", "--check", str(zip_path), "--allow-partial"],
                                capture_output=True, text=True)

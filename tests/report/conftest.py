@@ -1,23 +1,11 @@
-"""Fixtures: headless Chromium (Debian package) and synthetic runs in the stages' real formats."""
+"""Fixtures: synthetic runs in the stages' real formats (the browser fixture is in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-from chromium import Browser, chromium_binary
 from report_fakes import build_synthetic_run
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if chromium_binary() is None:
-        if os.environ.get("MFT_HPC_REQUIRE_BROWSER") == "1":
-            pytest.fail("MFT_HPC_REQUIRE_BROWSER=1 but chromium is not installed (tests/report/install_chromium.sh)")
-        pytest.skip("chromium is not installed (run tests/report/install_chromium.sh as root)")
-    with Browser() as running:
-        yield running
 
 
 @pytest.fixture(scope="session")

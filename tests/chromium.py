@@ -3,7 +3,7 @@
 ``--remote-debugging-pipe``: the browser reads commands on fd 3 and writes answers and events on
 fd 4, each a JSON message ended by a NUL byte. ``open_page`` loads a file, records every console
 message, uncaught exception, log entry and network request, and can evaluate JavaScript and take
-screenshots. Used by the report's browser tests and by bench/report_render.py.
+screenshots. Used by the browser tests (fixture ``browser`` in conftest.py) and bench/report_render.py.
 """
 
 from __future__ import annotations
