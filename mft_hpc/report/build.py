@@ -19,7 +19,7 @@ from mft_hpc.collect.metrics import read_member_scores, run_members
 from mft_hpc.controller.state import StateStore
 from mft_hpc.controller.submit import COLLECT_MEMBER
 from mft_hpc.errors import UserError
-from mft_hpc.report.evaluation import member_evaluation, reasons_by_task
+from mft_hpc.report.evaluation import add_problem_ids, member_evaluation, reasons_by_task
 from mft_hpc.report.resources import run_resources
 from mft_hpc.report.schedule import scheduling
 from mft_hpc.report.submission import submissions
@@ -80,6 +80,15 @@ def _max_steps(run: RunDir, member: str) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
+def _benchmarks(run: RunDir, member: str) -> str | None:
+    try:
+        tree, _ = member_config(run.root, member)
+    except UserError:
+        return None
+    generate = tree.get("generate") if isinstance(tree.get("generate"), dict) else {}
+    return generate.get("benchmarks") if isinstance(generate.get("benchmarks"), str) else None
+
+
 def _stage_counts(elements) -> dict[str, dict[str, int]]:
     counts: dict[str, dict[str, int]] = {}
     for element in elements:
@@ -108,6 +117,7 @@ def _evaluation(run: RunDir, members: list[str], missing: list[str]) -> dict:
     board = build_leaderboard(list(scores.values()))
     per_member = {member: member_evaluation(run, member, scores[member]) for member in members}
     by_task = reasons_by_task(per_member)
+    add_problem_ids(by_task, per_member, {m: b for m in members if (b := _benchmarks(run, m))})
     for member, section in per_member.items():
         section.pop("_groups", None)
         missing += [f"evaluation {member}: {note}" for note in section["notes"]]

@@ -116,3 +116,31 @@ def reasons_by_task(members: dict[str, dict]) -> dict[str, list[dict]]:
         if merged:
             out[task] = top_reasons(merged)
     return out
+
+
+def add_problem_ids(by_task: dict[str, list[dict]], members: dict[str, dict], benchmarks: dict[str, str]) -> None:
+    """Give every example its benchmark id (``Python/12``, mbpp ``11``), from the member's benchmark
+    data; ``example_problem_id`` stays None when the data cannot be read (moved, another machine)."""
+    from mft_hpc.tasks.registry import load_problems
+
+    cache: dict[tuple[str, str], list] = {}
+
+    def problem_id(member: str, task: str, index) -> str | None:
+        root = benchmarks.get(member)
+        if root is None or not isinstance(index, int):
+            return None
+        if (root, task) not in cache:
+            try:
+                cache[(root, task)] = [doc.get("task_id") for doc in load_problems(root, task)]
+            except Exception:  # noqa: BLE001 - any unreadable benchmark file: the index still identifies it
+                cache[(root, task)] = []
+        ids = cache[(root, task)]
+        return str(ids[index]) if 0 <= index < len(ids) and ids[index] is not None else None
+
+    for task, entries in by_task.items():
+        for entry in entries:
+            entry["example_problem_id"] = problem_id(entry["example_member"], task, entry["example_index"])
+    for member, section in members.items():
+        for task, entries in section["failure_reasons"].items():
+            for entry in entries:
+                entry["example_problem_id"] = problem_id(member, task, entry["example_index"])

@@ -247,13 +247,15 @@ def _reasons(evaluation: dict) -> str:
     rows = []
     for task in evaluation["tasks"]:
         for entry in by_task.get(task, []):
-            example = f'{escape(entry["example_member"])} · problem index {entry["example_index"]}'
+            problem = entry.get("example_problem_id")
+            example = (f'{escape(entry["example_member"])} · {escape(problem) + " · " if problem else ""}'
+                       f'problem index {entry["example_index"]}')
             rows.append(f'<tr><td>{escape(short_task(task))}</td><td>{entry["verdict"]}</td>'
                         f'<td class="reason" title="{escape(entry["example_reason"])}">{escape(entry["reason"])}</td>'
                         f'<td class="num">{entry["count"]}</td><td>{example}</td></tr>')
     return ("<h3>Most common failure reasons</h3><div class=\"scroll\"><table><tr><th>task</th><th>verdict</th>"
             "<th>reason (numbers, paths and quoted names blanked)</th><th class=\"num\">problems</th>"
-            f"<th>example (dataset order)</th></tr>{''.join(rows)}</table></div>")
+            f"<th>example problem (id · index in dataset order)</th></tr>{''.join(rows)}</table></div>")
 
 
 def _evaluation(report: dict) -> str:

@@ -85,8 +85,10 @@ def test_demo_like_report_renders_with_its_numbers(browser, demo_like_run, tmp_p
         == f"best step {report['training']['main']['best_step']}"
     # the most common failure reason of a task, with an example problem of the run
     first = report["evaluation"]["reasons_by_task"]["mbpp"][0]
+    assert first["example_problem_id"] == str(11 + first["example_index"])  # mbpp's scored split is 11..510
     row = page.evaluate("[...document.querySelectorAll('td.reason')].map(td => td.parentElement.innerText)")
-    assert any(first["reason"] in r and f"problem index {first['example_index']}" in r for r in row)
+    assert any(first["reason"] in r and f"{first['example_problem_id']} · problem index {first['example_index']}" in r
+               for r in row)
     shot = page.screenshot(tmp_path / "demo.png")
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
 
