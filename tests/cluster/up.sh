@@ -125,7 +125,7 @@ SelectTypeParameters=CR_Core
 SlurmdParameters=config_overrides
 ReturnToService=2
 AccountingStorageType=accounting_storage/slurmdbd
-AccountingStorageHost=127.0.0.1
+AccountingStorageHost=$CTL_ADDR   # reachable from the nodes' namespaces too: jobs run sacct (the run report)
 AccountingStoragePort=6819
 JobCompType=jobcomp/none
 MinJobAge=300
@@ -152,7 +152,7 @@ CONF
 cat > /etc/slurm/slurmdbd.conf <<CONF
 AuthType=auth/munge
 DbdHost=$CTL
-DbdAddr=127.0.0.1
+DbdAddr=$CTL_ADDR
 DbdPort=6819
 SlurmUser=root
 DebugLevel=info
