@@ -141,3 +141,14 @@ def test_generation_on_the_local_executor(tmp_path, tiny_model_dir, benchmarks_d
     for task in TASKS:
         assert all(is_done(raw_path(out, task, k if shard_size else None)) for k in shards)
         assert len(json.loads(generations_path(out, task, "local").read_text())) == LIMIT
+
+    # collect's run report: no accounting here, so the generation job's cost is its measured wall time
+    # x the 1 CPU it asked for, labelled as measured
+    report = json.loads((root / "collect" / "report.json").read_text())
+    with StateStore(root / "state.sqlite") as store:
+        runs = {(a.slurm_job_id, a.submitted_at, a.ended_at) for e in store.elements(stage="generate")
+                for a in store.attempts(e.id)}
+    assert len({job for job, _, _ in runs}) == 1  # the local executor runs a member's generation as one job
+    wall = max(ended for _, _, ended in runs) - min(submitted for _, submitted, _ in runs)
+    assert report["scheduling"]["source"] == "measured"
+    assert report["scheduling"]["cost"]["by_stage"]["generate"]["cpu_hours"] == pytest.approx(wall / 3600)
