@@ -74,12 +74,19 @@ def parse_sacct(stdout: str) -> list[JobRecord]:
     return records
 
 
-def sacct_records(job_ids: list[str], commands: SlurmCommands | None = None) -> tuple[list[JobRecord], str | None]:
-    """Records of the jobs (array master ids bring every element); (records, None) or ([], why not)."""
+def sacct_records(job_ids: list[str], since: float | None = None,
+                  commands: SlurmCommands | None = None) -> tuple[list[JobRecord], str | None]:
+    """Records of the jobs (array master ids bring every element); (records, None) or ([], why not).
+
+    ``since`` (epoch seconds, the run's first submission): older jobs that had the same id (ids restart
+    after MaxJobId or a wiped controller) are left out; without it sacct searches all of history.
+    """
     if not job_ids:
         return [], None
     commands = commands or SlurmCommands()
     argv = ["sacct", "-X", "-D", "-n", "-P", "-o", ",".join(FIELDS), "-j", ",".join(sorted(set(job_ids)))]
+    if since is not None:
+        argv += ["--starttime", datetime.fromtimestamp(since).strftime("%Y-%m-%dT%H:%M:%S")]
     try:
         done = commands.run(*argv)
     except (OSError, subprocess.TimeoutExpired) as err:

@@ -112,8 +112,11 @@ def scheduling(elements: list[Element], attempts: dict[int, list[Attempt]], exec
     notes = []
     source = SOURCE_MEASURED
     if executor == "slurm":
-        ids = sorted({master_id(a.slurm_job_id) for runs in attempts.values() for a in runs if a.slurm_job_id})
-        records, problem = sacct_records(ids, commands)
+        submitted = [a for runs in attempts.values() for a in runs if a.slurm_job_id]
+        ids = sorted({master_id(a.slurm_job_id) for a in submitted})
+        # an hour of slack: the store's clock is the submitting host's, sacct's the controller's
+        since = min(a.submitted_at for a in submitted) - 3600 if submitted else None
+        records, problem = sacct_records(ids, since, commands)
         if problem is None:
             source = SOURCE_SACCT
             bars = _sacct_bars(elements, attempts, records)
