@@ -15,7 +15,7 @@ from mft_hpc.config import load_config
 from mft_hpc.controller.plan import build_plan
 from mft_hpc.controller.runfile import write_run
 from mft_hpc.controller.state import StateStore
-from mft_hpc.controller.submit import GENERATE_OVERRIDES, element_specs
+from mft_hpc.controller.submit import element_specs
 from mft_hpc.report import build_report
 from mft_hpc.report.accounting import parse_tres
 from mft_hpc.rundir import RunDir
@@ -50,8 +50,8 @@ def test_cost_and_requeued_timeline_equal_sacct(slurm_cluster, tmp_path, benchma
     if has_gpu_gres():  # count-only GPUs on the test cluster: then GPU-hours are compared too
         cluster = cluster.model_copy(update={"gpus_per_node": 1})
     submitter = Submitter(cluster, plan.run.logs)
-    train = submitter.submit(time.sleep, 4, name="acct-train")
-    generate = submitter.map_array(time.sleep, [1, 2], name="acct-generate", overrides=GENERATE_OVERRIDES)
+    train = submitter.submit(time.sleep, 4, name="acct-train", stage="train")
+    generate = submitter.map_array(time.sleep, [1, 2], name="acct-generate", stage="generate")
     with StateStore(plan.run.state_db, run=plan.name) as store:
         store.add_elements(element_specs(plan))
         ids = {(e.stage, e.task): e.id for e in store.elements()}
