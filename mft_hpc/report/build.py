@@ -70,23 +70,24 @@ def _store_contents(run: RunDir):
         return elements, {e.id: store.attempts(e.id) for e in elements}
 
 
-def _max_steps(run: RunDir, member: str) -> int | None:
+def _setting(run: RunDir, member: str, section: str, key: str):
+    """``section.key`` of the member's resolved config; None when the config or the key is unreadable."""
     try:
         tree, _ = member_config(run.root, member)
     except UserError:
         return None
-    train = tree.get("train") if isinstance(tree.get("train"), dict) else {}
-    value = train.get("max_steps")
+    values = tree.get(section)
+    return values.get(key) if isinstance(values, dict) else None
+
+
+def _max_steps(run: RunDir, member: str) -> int | None:
+    value = _setting(run, member, "train", "max_steps")
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 def _benchmarks(run: RunDir, member: str) -> str | None:
-    try:
-        tree, _ = member_config(run.root, member)
-    except UserError:
-        return None
-    generate = tree.get("generate") if isinstance(tree.get("generate"), dict) else {}
-    return generate.get("benchmarks") if isinstance(generate.get("benchmarks"), str) else None
+    value = _setting(run, member, "generate", "benchmarks")
+    return value if isinstance(value, str) else None
 
 
 def _stage_counts(elements) -> dict[str, dict[str, int]]:
