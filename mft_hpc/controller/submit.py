@@ -118,25 +118,27 @@ class DagSubmitter:
 
         cfg, name = member.config, member.name
         gen_keys = [key for key in member.generate_keys() if key in todo]
+        groups = member.generate_groups(gen_keys)  # one array element (one model load) per group
         gen_jobs: list = []
-        if gen_keys:
+        if groups:
             train_job = self._job_of(("train", name, ""))
-            n = len(gen_keys)
+            n = len(groups)
             gen_jobs = self.submitter.map_array(
-                generate_element, [str(member.model_dir)] * n, [key[2] for key in gen_keys],
-                [str(member.generate_dir)] * n, [cfg.generate] * n, [shard_of(key) for key in gen_keys],
-                [member.model_name] * n, [cfg.model.trust_remote_code] * n,
+                generate_element, [str(member.model_dir)] * n, [[(k[2], shard_of(k)) for k in g] for g in groups],
+                [str(member.generate_dir)] * n, [cfg.generate] * n, [member.model_name] * n,
+                [cfg.model.trust_remote_code] * n,
                 after=[after_ok([train_job])] if train_job else [], name=f"{self.plan.name}-{name}-generate",
                 stage="generate")
-            self._record(gen_keys, gen_jobs)
+            self._record([k for g in groups for k in g], [job for g, job in zip(groups, gen_jobs) for _ in g])
         eval_tasks = [t for t in member.eval_tasks if ("evaluate", name, t) in todo]
         if not eval_tasks:
             return [self._job_of(("evaluate", name, t)) for t in member.eval_tasks if self._job_of(("evaluate", name, t))]
-        if gen_keys and gen_keys == [("generate", name, t) for t in eval_tasks]:
+        if gen_keys and gen_keys == [("generate", name, t) for t in eval_tasks] and len(groups) == len(gen_keys):
             # one generation element per task: element i starts as soon as generation element i is done
             jobs = self._evaluation_array(member, eval_tasks, [after_corr(gen_jobs)])
         else:
-            parents = {t: [p for p in map(self._job_of, member.generate_keys(t)) if p] for t in eval_tasks}
+            parents = {t: list(dict.fromkeys(p for p in map(self._job_of, member.generate_keys(t)) if p))
+                       for t in eval_tasks}
             free = [t for t in eval_tasks if not parents[t]]
             jobs = self._evaluation_array(member, free, []) if free else []
             for task in (t for t in eval_tasks if parents[t]):

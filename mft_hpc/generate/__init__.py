@@ -3,6 +3,6 @@
 Heavy libraries (torch, transformers, vllm) are imported only when a backend runs.
 """
 
-from mft_hpc.generate.run import finalize_task, run_task
+from mft_hpc.generate.run import finalize_task, run_task, run_tasks
 
-__all__ = ["finalize_task", "run_task"]
+__all__ = ["finalize_task", "run_task", "run_tasks"]

@@ -35,3 +35,8 @@ def elements(task_sizes: dict[str, int], shard_size: int | None) -> list[tuple[s
         count = n_shards(total, shard_size)
         out.extend([(task, None)] if count == 1 else [(task, k) for k in range(count)])
     return out
+
+
+def pack(units: list, per_element: int) -> list[list]:
+    """Consecutive units (tasks or shards) in groups of ``per_element``: one array element each."""
+    return [units[start:start + per_element] for start in range(0, len(units), per_element)]

@@ -1,4 +1,4 @@
-"""Submit the generation array: one element per task (or per shard), finished elements skipped."""
+"""Submit the generation array: one element per ``tasks_per_element`` tasks (or shards), finished ones skipped."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 from mft_hpc.generate.outputs import generations_path, valid_model_name
 from mft_hpc.generate.rawfile import raw_path
 from mft_hpc.generate.run import task_problems
-from mft_hpc.generate.shards import elements
+from mft_hpc.generate.shards import elements, pack
 from mft_hpc.rundir import is_done
 
 
@@ -26,13 +26,15 @@ def pending_elements(out_dir: str | Path, gen_cfg, model_name: str) -> list[tupl
 
 def submit_generation(executor, model_dir: str | Path, out_dir: str | Path, gen_cfg, model_name: str | None = None,
                       trust_remote_code: bool = False) -> list:
-    """One ``map_array`` call (a Slurm job array on a Slurm executor); [] when all is done."""
+    """One ``map_array`` call (a Slurm job array on a Slurm executor); [] when all is done.
+
+    Each element runs ``gen_cfg.tasks_per_element`` of the pending (task, shard) units with one model load."""
     from jobs.generate import generate_element
 
     model = valid_model_name(model_name or gen_cfg.model_name)
-    todo = pending_elements(out_dir, gen_cfg, model)
-    if not todo:
+    groups = pack(pending_elements(out_dir, gen_cfg, model), gen_cfg.tasks_per_element)
+    if not groups:
         return []
-    n = len(todo)
-    return executor.map_array(generate_element, [str(model_dir)] * n, [task for task, _ in todo], [str(out_dir)] * n,
-                              [gen_cfg] * n, [shard for _, shard in todo], [model] * n, [trust_remote_code] * n)
+    n = len(groups)
+    return executor.map_array(generate_element, [str(model_dir)] * n, groups, [str(out_dir)] * n, [gen_cfg] * n,
+                              [model] * n, [trust_remote_code] * n)

