@@ -121,16 +121,26 @@ def _cluster_problems(source: Path, lines: dict, members: list[tuple[str, Config
     return problems
 
 
-def _backend_problems(source: Path, lines: dict, members: list[tuple[str, Config]]) -> list[str]:
-    """A generation backend that cannot run here: jobs run this same Python environment (submitit)."""
+def _backend_problems(source: Path, lines: dict, members: list[tuple[str, Config]], installed: bool) -> list[str]:
+    """A vllm backend this config cannot run: more tensor-parallel GPUs than a generation element gets, or
+    (``installed``) vllm missing from this Python environment, which is the one submitit runs the jobs with."""
+    from mft_hpc.config.stages import resolve_stage
     from mft_hpc.generate.vllm_backend import vllm_missing
 
-    wanted = [name for name, member in members if member.generate.enabled and member.generate.backend == "vllm"]
-    why = vllm_missing() if wanted else None
-    if not why:
-        return []
-    which = "" if wanted == [name for name, _ in members] else f" [sweep member(s) {', '.join(wanted)}]"
-    return [_format(source, lines, ("generate", "backend"), f"{why}{which}")]
+    wanted = [(name, m) for name, m in members if m.generate.enabled and m.generate.backend == "vllm"]
+    problems = []
+    for name, member in wanted:
+        tp, gpus = member.generate.vllm.tensor_parallel_size, resolve_stage(member.cluster, "generate").gpus_per_node
+        if tp > 1 and tp > gpus:
+            problems.append(_format(source, lines, ("generate", "vllm", "tensor_parallel_size"),
+                                    f"{tp} GPUs per engine, but a generation element gets {gpus} "
+                                    "(set cluster.stages.generate.gpus_per_node)"
+                                    + ("" if len(members) == 1 else f" [sweep member {name}]")))
+    why = vllm_missing() if wanted and installed else None
+    if why:
+        which = "" if len(wanted) == len(members) else f" [sweep member(s) {', '.join(n for n, _ in wanted)}]"
+        problems.append(_format(source, lines, ("generate", "backend"), f"{why}{which}"))
+    return problems
 
 
 def load_config(path: str | os.PathLike, check_paths: bool = True,
@@ -179,8 +189,9 @@ def load_config(path: str | os.PathLike, check_paths: bool = True,
     problems += _cluster_problems(source, lines, members)
     if problems:
         raise ConfigError(problems)
-    if check_paths:  # what must exist on this machine: input paths, the generation backend
-        problems += _path_problems(source, lines, config) + _backend_problems(source, lines, members)
+    problems += _backend_problems(source, lines, members, installed=check_paths)
+    if check_paths:  # what must exist on this machine
+        problems += _path_problems(source, lines, config)
     if problems:
         raise ConfigError(problems)
     return LoadedConfig(source=source, config=config, members=members)

@@ -36,3 +36,30 @@ def test_greedy_defaults_and_per_task_style():
     assert (section.do_sample, section.num_beams, section.num_return_sequences) == (False, 1, 1)
     assert section.style_of("humanevalsynthesize-python") == "chatml" and section.style_of("mbpp") == "competition"
     assert section.max_length_generation == 2000 and section.eos == "<|im_end|>"
+
+
+@pytest.mark.parametrize("line", ["tasks_per_element: 0", "vllm: {gpu_memory_utilization: 1.5}",
+                                  "vllm: {swap_space: 4}"])
+def test_bad_engine_settings_exit_2_naming_the_key(tmp_path, line):
+    path = tmp_path / "run.yaml"
+    path.write_text(f"run: {{name: x}}\nmodel: {{path: {tmp_path}}}\ngenerate:\n  {line}\n")
+    proc = subprocess.run([sys.executable, "-m", "mft_hpc", "config", "check", str(path), "--no-path-check"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and f"{path}:4: generate." in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_vllm_backend_without_vllm_is_one_clear_error_before_anything_is_submitted(tmp_path, benchmarks_dir):
+    """This test environment has no vllm (it lives in .venv-vllm): config check and run both refuse."""
+    import importlib.util
+
+    assert importlib.util.find_spec("vllm") is None
+    path = tmp_path / "run.yaml"
+    path.write_text(f"run: {{name: x, root: {tmp_path / 'runs'}}}\nmodel: {{path: {tmp_path}}}\ntrain: {{enabled: false}}\n"
+                    f"cluster: {{executor: local}}\ngenerate:\n  benchmarks: {benchmarks_dir}\n  backend: vllm\n")
+    for verb in (["config", "check"], ["run"]):
+        proc = subprocess.run([sys.executable, "-m", "mft_hpc", *verb, str(path)], capture_output=True, text=True)
+        assert proc.returncode == 2, proc.stderr
+        (line,) = proc.stderr.strip().splitlines()
+        assert f"{path}:7: generate.backend: vllm is not installed" in line
+        assert "pip install 'mft-hpc[vllm]'" in line and "make vllm-env" in line
+    assert not (tmp_path / "runs").exists()  # nothing submitted, no run directory

