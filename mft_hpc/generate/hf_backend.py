@@ -114,7 +114,12 @@ def generate_works(model, tokenizer, works: list[Work], gen_cfg) -> None:
     # generate() fills unset values from model.generation_config: give it one with nothing to leak
     model.generation_config = GenerationConfig()
     try:
-        if gen_cfg.continuous_batching and gen_cfg.backend == "hf" and hasattr(model, "init_continuous_batching"):
+        continuous = gen_cfg.continuous_batching and gen_cfg.backend == "hf"
+        if continuous and not hasattr(model, "init_continuous_batching"):
+            log.warning("continuous_batching: %s has no continuous batching in this transformers; static batches",
+                        type(model).__name__)
+            continuous = False
+        if continuous:
             _generate_continuous(model, tokenizer, works, settings, gen_cfg)
         else:
             for work in works:

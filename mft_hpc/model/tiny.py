@@ -56,13 +56,13 @@ STOP_TEXTS = ("<|im_end|>", "<|endoftext|>", "}", "\n", "\ndef", "\nclass")
 
 
 def emphasize_stop_tokens(model, tokenizer, scale: float) -> list[int]:
-    """Scale the (tied) embeddings of STOP_TEXTS' tokens so a random model emits them often and its
+    """Scale the output embeddings of STOP_TEXTS' tokens so a random model emits them often and its
     outputs end in every way the harness stops, not only at the token cap; returns their ids."""
     import torch
 
     ids = sorted({tokenizer(text, add_special_tokens=False)["input_ids"][-1] for text in STOP_TEXTS})
     with torch.no_grad():
-        model.get_input_embeddings().weight[ids] *= scale
+        model.get_output_embeddings().weight[ids] *= scale
     return ids
 
 
