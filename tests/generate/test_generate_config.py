@@ -63,3 +63,19 @@ def test_vllm_backend_without_vllm_is_one_clear_error_before_anything_is_submitt
         assert f"{path}:7: generate.backend: vllm is not installed" in line
         assert "pip install 'mft-hpc[vllm]'" in line and "make vllm-env" in line
     assert not (tmp_path / "runs").exists()  # nothing submitted, no run directory
+
+
+def test_vllm_tensor_parallel_beyond_the_generation_elements_gpus(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text(f"run: {{name: x}}\nmodel: {{path: {tmp_path}}}\ncluster: {{gpus_per_node: 4}}\ngenerate:\n"
+                    "  backend: vllm\n  vllm: {tensor_parallel_size: 2}\n")
+    proc = subprocess.run([sys.executable, "-m", "mft_hpc", "config", "check", str(path), "--no-path-check"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"{path}:6: generate.vllm.tensor_parallel_size: 2 GPUs per engine, but a generation element gets 1" \
+        in proc.stderr and "cluster.stages.generate.gpus_per_node" in proc.stderr
+    path.write_text(path.read_text().replace("{gpus_per_node: 4}", "{gpus_per_node: 4, stages: {generate: "
+                                                                   "{gpus_per_node: 2}}}"))
+    proc = subprocess.run([sys.executable, "-m", "mft_hpc", "config", "check", str(path), "--no-path-check"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
