@@ -4,7 +4,8 @@
 # the real stop rules, within the seconds left. Writes $GPU_CHECK_OUT/generate.json.
 #   environment: PY (python; default .venv-gpu/bin/python or python3; smoke: .venv), GPU_CHECK_OUT (folder; default
 #   a temporary one), GPU_CHECK_REMAINING_S (seconds allowed; default 300), VLLM_PY (an interpreter
-#   with vllm, if $PY has none), GEN_NEW_TOKENS (cap per problem; default 128 to fit the window)
+#   with vllm, if $PY has none), GEN_NEW_TOKENS (cap per problem; default 128 to fit the window),
+#   GEN_BENCH_ARGS (more options of bench/generate_throughput.py)
 #
 #   bash bench/gpu_check_generate.sh            # GPU
 #   bash bench/gpu_check_generate.sh --smoke    # CPU, tiny shape (vllm from .venv-vllm when built)
@@ -27,6 +28,8 @@ else
     ARGS+=(--seed-prompts 8 --new-tokens "${GEN_NEW_TOKENS:-128}")
 fi
 [ -n "${VLLM_PY:-}" ] && ARGS+=(--vllm-python "$VLLM_PY")
+# shellcheck disable=SC2206
+ARGS+=(${GEN_BENCH_ARGS:-})  # more options of bench/generate_throughput.py (e.g. --backends hf,vllm)
 STEP_S=$(( (REMAINING - 20) / 4 ))
 [ "$STEP_S" -gt 30 ] || STEP_S=30
 echo "gpu_check_generate: $PY, ${REMAINING}s left, ${STEP_S}s per step" >&2
