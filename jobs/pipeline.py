@@ -91,8 +91,8 @@ def collect_run(run_root: str) -> dict:
             packed[member.name] = str(pack_run(run_root, member.name, allow_partial=submission.allow_partial).path)
         except UserError as err:
             problems[member.name] = str(err)
+    report = _write_report(run_root)  # before the marker: a finished collect has its report
     mark_done(plan.leaderboard, {"packed": packed, "not_packed": problems})
-    report = _write_report(run_root)
     return {"best": board.get("best_member"), "packed": packed, "not_packed": problems, "report": report}
 
 
