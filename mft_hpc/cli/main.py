@@ -20,6 +20,7 @@ VERB_MODULES = (
     "mft_hpc.cli.evaluate_cmd",
     "mft_hpc.cli.container_cmd",
     "mft_hpc.cli.data_cmd",
+    "mft_hpc.cli.model_cmd",
     "mft_hpc.cli.prompts_cmd",
     "mft_hpc.cli.postprocess_cmd",
     "mft_hpc.cli.pack_cmd",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import unicodedata
 from pathlib import Path
 
 from mft_hpc.errors import UserError
@@ -21,18 +22,34 @@ QWEN1_SPECIAL_START = 151643
 QWEN1_SPECIALS = (ENDOFTEXT, IM_START, IM_END) + tuple(f"<|extra_{i}|>" for i in range(205))
 
 
-def qwen1_tiktoken(vocab_file: str | os.PathLike):
-    """The Qwen-1 BPE as a tiktoken Encoding: ranks from ``qwen.tiktoken``, specials from id 151643."""
+def read_tiktoken_ranks(vocab_file: str | os.PathLike) -> dict[bytes, int]:
+    """``qwen.tiktoken``: one ``base64(token) rank`` per line; bad input is a UserError naming the line."""
     import base64
-
-    import tiktoken
+    import binascii
 
     ranks: dict[bytes, int] = {}
-    with open(vocab_file, "rb") as handle:
-        for line in handle:
-            if line.strip():
-                token, rank = line.split()
-                ranks[base64.b64decode(token)] = int(rank)
+    try:
+        with open(vocab_file, "rb") as handle:
+            for number, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                try:
+                    token, rank = line.split()
+                    ranks[base64.b64decode(token, validate=True)] = int(rank)
+                except (ValueError, binascii.Error):
+                    raise UserError(f"{vocab_file}:{number}: not a 'base64-token rank' line") from None
+    except OSError as err:
+        raise UserError(f"{vocab_file}: cannot read: {err.strerror}") from None
+    if not ranks:
+        raise UserError(f"{vocab_file}: no tokens")
+    return ranks
+
+
+def qwen1_tiktoken(vocab_file: str | os.PathLike):
+    """The Qwen-1 BPE as a tiktoken Encoding: ranks from ``qwen.tiktoken``, specials from id 151643."""
+    import tiktoken
+
+    ranks = read_tiktoken_ranks(vocab_file)
     specials = {tok: QWEN1_SPECIAL_START + i for i, tok in enumerate(QWEN1_SPECIALS)}
     return tiktoken.Encoding(name="qwen1", pat_str=QWEN1_PATTERN, mergeable_ranks=ranks, special_tokens=specials)
 
@@ -83,7 +100,7 @@ class TiktokenCodec(Codec):
                 raise UserError(f"tiktoken encoding {encoding.name!r} has no {token} special token")
         self.im_start, self.im_end = specials[IM_START], specials[IM_END]
         self.pad_id = specials.get(ENDOFTEXT, self.im_end)
-        digest = hashlib.sha256(encoding._pat_str.encode())
+        digest = hashlib.sha256(b"nfc\0" + encoding._pat_str.encode())  # NFC: encode_texts normalises first
         for token, rank in sorted(encoding._mergeable_ranks.items(), key=lambda item: item[1]):
             digest.update(token + b"\0")
         digest.update(repr(sorted(specials.items())).encode())
@@ -92,7 +109,9 @@ class TiktokenCodec(Codec):
     def encode_texts(self, texts: list[str]) -> list[list[int]]:
         # encode_ordinary: special-token strings in the text are encoded as plain text. It releases
         # the GIL, so two threads over two halves use both cores (a future per text would cost more).
-        encode = self.encoding.encode_ordinary
+        # NFC first, as Qwen-1's QWenTokenizer (and the converted fast tokenizer's normalizer) do.
+        def encode(text: str) -> list[int]:
+            return self.encoding.encode_ordinary(unicodedata.normalize("NFC", text))
         if len(texts) < 256:
             return [encode(text) for text in texts]
         from concurrent.futures import ThreadPoolExecutor
