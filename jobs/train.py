@@ -23,19 +23,20 @@ from mft_hpc.rundir import RunDir
 def submit_training(loaded: LoadedConfig, run: RunDir, *, dry_run=None) -> list:
     """Submit one training array for every member of ``loaded``; returns the submitit jobs."""
     from jobs.pipeline import TrainElement
-    from mft_hpc.controller.operations import check_site, validate_members
+    from mft_hpc.controller.operations import check_site, resolve_models, validate_members
     from mft_hpc.slurm import Submitter
 
     validate_members(loaded.members, loaded.source)
     if dry_run is None and loaded.members[0][1].cluster.executor == "slurm":
         check_site(loaded.members, loaded.source, stages=["train"])
-    submitter = Submitter(loaded.members[0][1].cluster, run.logs, dry_run=dry_run)
+    members, _ = resolve_models(loaded.members, loaded.config, dry_run=dry_run is not None)
+    submitter = Submitter(members[0][1].cluster, run.logs, dry_run=dry_run)
     member_dirs = []
-    for name, _ in loaded.members:
+    for name, _ in members:
         member_dir = run.member(name)
         member_dir.mkdir(parents=True, exist_ok=True)
         member_dirs.append(str(member_dir))
-    return submitter.map_array(TrainElement(), [member for _, member in loaded.members], member_dirs,
+    return submitter.map_array(TrainElement(), [member for _, member in members], member_dirs,
                                name=f"{loaded.config.run.name}-train", stage="train")  # element i = member i
 
 

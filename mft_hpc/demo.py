@@ -1,6 +1,8 @@
 """`make demo`: the whole pipeline on this machine with a tiny locally built model.
 
-1. build a tiny Qwen2 + ChatML tokenizer (no Hub) and the two-task demo data (MBPP train split only);
+1. build a tiny model (no Hub) and the two-task demo data (MBPP train split only): a Qwen2 with its
+   own ChatML BPE, or with ``--model qwen1`` a Qwen-1 checkpoint in the published layout with the real
+   ``qwen.tiktoken``, which the run imports to native Qwen2 first (as it would Qwen-1.8B);
 2. `mft-hpc run configs/demo-cpu.yaml` on the local executor (or `--executor slurm`): LoRA training
    with DeepSpeed ZeRO-2, generation for all 13 tasks with a small limit, evaluation in the
    Apptainer container (bubblewrap only when Apptainer cannot be installed, and it says so);
@@ -46,15 +48,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--benchmarks", default="../shared/benchmarks")
     parser.add_argument("--runs", default="runs")
     parser.add_argument("--limit", type=int, default=None, help="problems per task (default: the config's)")
+    parser.add_argument("--model", choices=("qwen2", "qwen1"), default="qwen2",
+                        help="qwen1: a tiny Qwen-1 checkpoint (published layout), imported by the run")
     args = parser.parse_args(argv)
 
     from mft_hpc.cli.main import main as cli
     from mft_hpc.data.demo import build_demo
-    from mft_hpc.model.tiny import build_tiny_qwen2
+    from mft_hpc.model.tiny import build_tiny_qwen1, build_tiny_qwen2
 
     started = time.monotonic()
     runs = Path(args.runs).resolve()
-    model = build_tiny_qwen2(runs / "demo-model" / "tiny-qwen2")
+    build = build_tiny_qwen1 if args.model == "qwen1" else build_tiny_qwen2
+    model = build(runs / "demo-model" / f"tiny-{args.model}")
     data = runs / "demo-data"
     if not (data / "code-synthesis").exists():
         print("demo data:", build_demo(args.benchmarks, data))
@@ -62,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
     config = yaml.safe_load(DEMO_CONFIG.read_text())
     config["run"]["root"] = str(runs)
-    config["run"]["name"] = f"demo-{args.executor}"
+    config["run"]["name"] = f"demo-{args.executor}" + ("-qwen1" if args.model == "qwen1" else "")
     config["model"]["path"] = str(model)
     config["data"]["paths"] = [str(data / "code-synthesis"), str(data / "code-repair")]
     config["generate"]["benchmarks"] = str(Path(args.benchmarks).resolve())

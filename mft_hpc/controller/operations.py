@@ -81,9 +81,19 @@ def _submit(plan: RunPlan, store: StateStore, todo: set[Key], in_flight_ids: dic
     return dag.submitted
 
 
+def resolve_models(members: list, written, dry_run: bool = False) -> tuple[list, object]:
+    """Members and the written config with a Qwen-1 model.path replaced by its native import (once)."""
+    from mft_hpc.model.resolve import resolve_model
+
+    imported: dict = {}
+    members = [(name, resolve_model(config, dry_run, imported)) for name, config in members]
+    return members, resolve_model(written, dry_run, imported)
+
+
 def start_run(loaded: LoadedConfig, executor: str | None = None, dry_run: bool = False) -> Outcome:
     members, written = _prepared(loaded, executor)
     validate_members(members, loaded.source)
+    members, written = resolve_models(members, written, dry_run)
     root = Path(written.run.root) / written.run.name
     if dry_run:
         import tempfile
@@ -111,7 +121,11 @@ def start_run(loaded: LoadedConfig, executor: str | None = None, dry_run: bool =
 
 
 def _open(root: str | Path) -> tuple[RunPlan, StateStore]:
+    from mft_hpc.model.resolve import ensure_imported
+
     plan = load_run(root)
+    for member in plan.members:
+        ensure_imported(member.config)
     return plan, StateStore(plan.run.state_db, run=plan.name)
 
 

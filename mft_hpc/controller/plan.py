@@ -21,7 +21,8 @@ from mft_hpc.rundir import RunDir, is_done
 Key = tuple  # (stage, member, task) or (stage, member, task, shard): see the module docstring
 
 # Keys whose values are paths: made absolute at submission, because jobs may run elsewhere.
-_PATH_KEYS = (("model", "path"), ("generate", "benchmarks"), ("evaluate", "image"), ("run", "root"))
+_PATH_KEYS = (("model", "path"), ("model", "import_cache"), ("generate", "benchmarks"), ("evaluate", "image"),
+              ("run", "root"))
 
 
 def resolve_paths(config: Config, base: Path | None = None) -> Config:

@@ -113,6 +113,17 @@ class ShardWriter:
         copy_range(source, self.handle)
         self.next += 1
 
+    def write_chunks(self, name: str, chunks) -> None:
+        """Write tensor ``name`` from an iterable of buffers (e.g. rows made on the fly)."""
+        if self.order[self.next] != name:
+            raise ValueError(f"{self.path}: expected {self.order[self.next]}, got {name}")
+        written = 0
+        for chunk in chunks:
+            written += self.handle.write(chunk)
+        if written != self.nbytes[name]:
+            raise ValueError(f"{self.path}: tensor {name}: wrote {written} bytes, expected {self.nbytes[name]}")
+        self.next += 1
+
     def close(self) -> None:
         if self.next != len(self.order):
             raise ValueError(f"{self.path}: {len(self.order) - self.next} tensors were not written")

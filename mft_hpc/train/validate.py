@@ -34,9 +34,15 @@ def _model_problems(config: Config) -> list[tuple[tuple, str]]:
         return [(("model", "path"), f"{config_json}: invalid JSON: {exc}")]
     if model_type is None:
         problems.append((("model", "path"), f"{config_json} has no model_type"))
-    if (model_dir / "configuration_qwen.py").exists() or model_type == "qwen":
-        if not config.model.trust_remote_code:
-            problems.append((("model", "trust_remote_code"), "this model ships its own code (Qwen-1): set true"))
+    if model_type == "qwen":  # Qwen-1: imported to native Qwen2 at submission; check it converts exactly
+        from mft_hpc.errors import UserError
+        from mft_hpc.model.qwen1_import import inspect_qwen1
+
+        try:
+            inspect_qwen1(model_dir)
+        except UserError as err:
+            problems += [(("model", "path"), line) for line in str(err).splitlines()]
+        return problems
     text = _tokenizer_text(model_dir)
     if text is None:
         problems.append((("model", "path"), f"no tokenizer files in {model_dir}"))
