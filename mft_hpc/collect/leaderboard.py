@@ -13,7 +13,7 @@ from pathlib import Path
 
 from mft_hpc.collect.metrics import MemberScores, read_run_scores
 from mft_hpc.rundir import atomic_write_json, atomic_write_text
-from mft_hpc.submission.competition import BASELINE_MEAN, BASELINE_NAME, BASELINE_PASS1, TASKS
+from mft_hpc.submission.competition import BASELINE_DESCRIPTION, BASELINE_MEAN, BASELINE_NAME, BASELINE_PASS1, TASKS
 
 MISSING = "missing"
 
@@ -52,7 +52,8 @@ def build_leaderboard(members: list[MemberScores]) -> dict:
         })
     return {
         "tasks": list(TASKS),
-        "baseline": {"name": BASELINE_NAME, "scores": dict(BASELINE_PASS1), "mean": BASELINE_MEAN},
+        "baseline": {"name": BASELINE_NAME, "description": BASELINE_DESCRIPTION, "scores": dict(BASELINE_PASS1),
+                     "mean": BASELINE_MEAN},
         "best_member": best,
         "best_per_task": best_per_task,
         "members": rows,
@@ -82,7 +83,8 @@ def render_markdown(board: dict) -> str:
     lines.append("| " + " | ".join([f"_{base['name']}_"] + [_cell(base["scores"][t]) for t in tasks]
                                    + [_cell(base["mean"]), "—"]) + " |")
     text = ["# Leaderboard", "", f"Best member: **{board['best_member']}**" if board["best_member"]
-            else "Best member: none yet (no member has all 13 tasks)", "", *lines, ""]
+            else "Best member: none yet (no member has all 13 tasks)", "", *lines, "",
+            f"_{base['name']}_: {BASELINE_DESCRIPTION} (mean pass@1 {base['mean']:.4f}), not the untuned base model.", ""]
     problems = [p for row in board["members"] for p in row["problems"]]
     if problems:
         text += ["## Problems", "", *(f"- {p}" for p in problems), ""]

@@ -17,7 +17,7 @@ from mft_hpc.controller.state import CANCELLED, COMPLETED, FAILED, PENDING, PLAN
 from mft_hpc.dashboard import format as fmt
 from mft_hpc.dashboard.snapshot import TASK_STAGES, UNKNOWN, MemberView, RunView
 from mft_hpc.report.summary import cost_summary_line
-from mft_hpc.submission.competition import BASELINE_MEAN, BASELINE_NAME, BASELINE_PASS1, TASKS
+from mft_hpc.submission.competition import BASELINE_DESCRIPTION, BASELINE_MEAN, BASELINE_NAME, BASELINE_PASS1, TASKS
 
 # state -> (rich glyph, style, plain glyph)
 GLYPHS = {
@@ -123,7 +123,7 @@ def scores_table(view: RunView, plain: bool) -> Table | None:
     if not any(m.scores.scores for m in view.members):
         return None
     best = _best_member(view.members)
-    table = _table("pass@1 (vs untuned Qwen-1.8B)", plain)
+    table = _table(f"pass@1 (vs {BASELINE_DESCRIPTION}, mean {BASELINE_MEAN:.4f})", plain)
     table.add_column("task", no_wrap=True)
     table.add_column(BASELINE_NAME, justify="right")
     for member in view.members:

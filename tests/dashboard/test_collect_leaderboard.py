@@ -35,7 +35,7 @@ def test_leaderboard_names_the_better_member_and_marks_missing_tasks(fake_run):
     slow_row = next(line for line in markdown.splitlines() if line.startswith(f"| {SLOW}"))
     assert "★ best" in fast_row and "★" not in slow_row
     assert slow_row.count("missing") == len(TASKS) - 3 + 1 and "| 0.0000" not in slow_row
-    assert "qwen-1.8b-untuned" in markdown and "0.0933" in markdown
+    assert "organizers-baseline" in markdown and "0.0933" in markdown and "lightly fine-tuned" in markdown
 
     grouped_slow = json.loads((fake_run / "collect" / "grouped" / f"{SLOW}.json").read_text())
     assert grouped_slow["average"] is None
