@@ -1,1 +1,1 @@
-"""Model helpers shared by stages: building a tiny offline Qwen2 + ChatML model."""
+"""Models: tiny offline test models, and the exact import of Qwen-1 checkpoints into native Qwen2."""

@@ -165,7 +165,7 @@ def import_qwen1(src: str | os.PathLike, dst: str | os.PathLike, *, info: dict |
     if dst.exists():
         if not (dst / PROVENANCE).is_file() and (not dst.is_dir() or any(dst.iterdir())):
             raise UserError(f"{dst}: exists and is not an mft-hpc import: choose an empty or new destination")
-        shutil.rmtree(dst) if dst.is_dir() else dst.unlink()  # an unfinished import of ours: redo it
+        shutil.rmtree(dst)  # an unfinished import of ours (stopped before its .done): redo it
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -177,7 +177,13 @@ def import_qwen1(src: str | os.PathLike, dst: str | os.PathLike, *, info: dict |
         _write_tokenizer_and_configs(source, tmp)
         atomic_write_json(tmp / PROVENANCE, provenance, indent=2)
         clear_done(dst)
-        os.replace(tmp, dst)
+        try:
+            os.replace(tmp, dst)
+        except OSError:
+            if not (dst / PROVENANCE).is_file():
+                raise
+            shutil.rmtree(tmp)  # another process finished the same import first: keep its copy
+            return dst
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -89,3 +89,18 @@ def test_config_check_reports_an_unimportable_qwen1_path(qwen1_fixture, tmp_path
     loaded = load_config(_config(tmp_path, src))
     with pytest.raises(ConfigError, match=r"cfg\.yaml:\d+: model\.path: .*qwen1: no qwen\.tiktoken"):
         validate_members(loaded.members, loaded.source)
+
+
+def test_rerun_reimports_a_deleted_copy_to_the_same_path(qwen1_fixture, tmp_path):
+    from mft_hpc.config.schema import Config
+    from mft_hpc.model.import_cache import import_cached
+    from mft_hpc.model.resolve import ensure_imported
+    from mft_hpc.rundir import done_marker
+
+    native = import_cached(qwen1_fixture, tmp_path / "cache")
+    config = Config.model_validate({"run": {"name": "q"}, "model": {"path": str(native), "imported_from": str(qwen1_fixture)}})
+    ensure_imported(config)  # present: nothing to do
+    shutil.rmtree(native)
+    done_marker(native).unlink()
+    ensure_imported(config)
+    assert is_done(native) and (native / "model.safetensors").is_file()
