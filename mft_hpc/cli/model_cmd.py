@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+QWEN1_TOKENIZER_SIZE = 151_851  # qwen.tiktoken's 151,643 ranks + Qwen-1's 208 special tokens
+
 
 def register(verbs: argparse._SubParsersAction) -> None:
     parser = verbs.add_parser("model", help="convert model checkpoints (Qwen-1 -> native Qwen2)")
@@ -28,6 +30,9 @@ def _import(args: argparse.Namespace) -> int:
     print(f"Qwen-1 checkpoint {args.src}: {shape.layers} layers, hidden {shape.hidden_size}, "
           f"{shape.heads} heads, MLP {shape.mlp_width}, vocab {shape.vocab_size}, {source.dtype}, "
           f"exact up to {shape.max_positions} tokens")
+    if shape.vocab_size < QWEN1_TOKENIZER_SIZE:
+        print(f"note: vocab_size {shape.vocab_size} is below the tokenizer's {QWEN1_TOKENIZER_SIZE} ids: "
+              f"ids from {shape.vocab_size} on (all special tokens among them) have no embedding")
     if args.check:
         return 0
     if is_done(args.dst):
