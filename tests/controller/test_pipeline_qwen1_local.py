@@ -66,7 +66,8 @@ def test_qwen1_source_end_to_end_locally(tmp_path, benchmarks_dir, evaluation_im
     assert json.loads((merged / "generation_config.json").read_text())["eos_token_id"] == IM_END
     raw = [json.loads(line) for line in (root / "members" / "main" / "generate" / "raw" / "raw_mbpp.jsonl")
            .read_text().splitlines()]
-    assert len(raw) == 2 and all(r["finish_reason"] != "length" for r in raw), raw
+    assert len(raw) == 2 and all(r["finish_reason"] == "eos" and r["completion"].endswith("<|im_end|>")
+                                 for r in raw), raw
     _assert_stops_on_im_end(merged, benchmarks_dir)
 
     board = json.loads((root / "collect" / "leaderboard.json").read_text())
