@@ -93,8 +93,14 @@ def resolve_models(members: list, written, dry_run: bool = False) -> tuple[list,
 def start_run(loaded: LoadedConfig, executor: str | None = None, dry_run: bool = False) -> Outcome:
     members, written = _prepared(loaded, executor)
     validate_members(members, loaded.source)
-    members, written = resolve_models(members, written, dry_run)
     root = Path(written.run.root) / written.run.name
+    if not dry_run:  # what can refuse the run is checked before a model is imported
+        if (root / "run.json").exists():
+            raise UserError(f"{root} already exists: continue it with `mft-hpc resume {root}`, "
+                            "or choose another run.name")
+        if written.cluster.executor == "slurm":
+            check_site(members, loaded.source)
+    members, written = resolve_models(members, written, dry_run)
     if dry_run:
         import tempfile
 
@@ -106,11 +112,6 @@ def start_run(loaded: LoadedConfig, executor: str | None = None, dry_run: bool =
             dag = DagSubmitter(plan, store, _submitter(plan, dry_run=log_))
             submitted = dag.submit_slurm(set(all_keys(plan)))
         return Outcome(submitted, {}, dry_run="\n".join(filter(None, [log_.render(), dag.render_sandbox_commands()])))
-    if (root / "run.json").exists():
-        raise UserError(f"{root} already exists: continue it with `mft-hpc resume {root}`, "
-                        "or choose another run.name")
-    if written.cluster.executor == "slurm":
-        check_site(members, loaded.source)
     plan = build_plan(RunDir.create(root), members, loaded.is_sweep)
     write_run(plan, written, loaded.is_sweep)
     with StateStore(plan.run.state_db, run=plan.name) as store:
