@@ -121,12 +121,14 @@ def start_run(loaded: LoadedConfig, executor: str | None = None, dry_run: bool =
     return Outcome(submitted, {})
 
 
-def _open(root: str | Path) -> tuple[RunPlan, StateStore]:
+def _open(root: str | Path, to_submit: bool = False) -> tuple[RunPlan, StateStore]:
+    """The run's plan and state; ``to_submit``: also re-import a Qwen-1 model whose cached copy has gone."""
     from mft_hpc.model.resolve import ensure_imported
 
     plan = load_run(root)
-    for member in plan.members:
-        ensure_imported(member.config)
+    if to_submit:
+        for member in plan.members:
+            ensure_imported(member.config)
     return plan, StateStore(plan.run.state_db, run=plan.name)
 
 
@@ -150,7 +152,7 @@ def _with_collect(plan: RunPlan, todo: set[Key], flying: dict[Key, str]) -> set[
 
 def resume(root: str | Path) -> Outcome:
     """Re-submit every element whose output is not `.done` and that is not queued or running."""
-    plan, store = _open(root)
+    plan, store = _open(root, to_submit=True)
     with store:
         elements = refresh(plan, store, use_scheduler=executor_of(plan) == "slurm")
         flying = _flying(plan, elements)
@@ -166,7 +168,7 @@ def retry(root: str | Path, force: bool = False, max_attempts: int = MAX_ATTEMPT
     An element that died of a Python exception in our code is not retried blindly (the same input
     fails the same way) unless ``force``; node failures, preemption, kills and timeouts are.
     """
-    plan, store = _open(root)
+    plan, store = _open(root, to_submit=True)
     with store:
         elements = refresh(plan, store, use_scheduler=executor_of(plan) == "slurm")
         flying = _flying(plan, elements)
