@@ -38,7 +38,7 @@ def test_qwen1_source_end_to_end_locally(tmp_path, benchmarks_dir, evaluation_im
         data={"paths": [str(data)], "seq_length": 512, "mode": "pack", "valid_ratio": 0.0},
         model={"path": str(source)},
         train={"lora_rank": 32, "lora_alpha": 64, "lora_dropout": 0.0, "learning_rate": 2e-2, "min_lr": 1e-7,
-               "warmup_steps": 2, "max_steps": 40, "micro_batch_size": 4, "eval_steps": 1000, "save_steps": 1000,
+               "warmup_steps": 2, "max_steps": 40, "micro_batch_size": 2, "eval_steps": 1000, "save_steps": 1000,
                "merge_dtype": "fp32"},
         # fp32 and the header newline training renders: the memorised answers come back verbatim
         generate={"benchmarks": str(benchmarks_dir), "tasks": ["mbpp"], "limit": 2, "max_length_generation": 1024,
