@@ -35,9 +35,10 @@ def _import(args: argparse.Namespace) -> int:
               f"ids from {shape.vocab_size} on (all special tokens among them) have no embedding")
     if args.check:
         return 0
-    if is_done(args.dst):
-        print(f"{args.dst}: already a finished import; nothing to do")
-        return 0
-    out = import_qwen1(args.src, args.dst, source=source)
-    print(f"wrote {out} (Qwen2ForCausalLM; load with AutoModelForCausalLM / AutoTokenizer, no remote code)")
+    finished_before = is_done(args.dst)
+    out = import_qwen1(args.src, args.dst, source=source)  # refuses a DST imported from another source
+    if finished_before:
+        print(f"{out}: already a finished import of {args.src}; nothing to do")
+    else:
+        print(f"wrote {out} (Qwen2ForCausalLM; load with AutoModelForCausalLM / AutoTokenizer, no remote code)")
     return 0

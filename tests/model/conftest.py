@@ -13,7 +13,7 @@ FIXTURE = Path(os.environ.get("MFT_HPC_FIXTURES", REPO.parent / "shared" / "fixt
 
 @pytest.fixture(scope="session")
 def qwen1_fixture() -> Path:
-    """Qwen-1 in its published layout with Qwen-1's own logits and greedy tokens (read its README)."""
+    """Qwen-1 in its published layout with Qwen-1's own logits and greedy tokens."""
     if not (FIXTURE / "reference.safetensors").is_file():
         pytest.skip(f"Qwen-1 fixture not found at {FIXTURE}")
     return FIXTURE

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -63,8 +64,6 @@ def test_native_directory_layout(imported_fixture):
 
 def test_sharded_bf16_source_converts_to_sharded_bf16(qwen1_fixture, tmp_path, imported_fixture):
     """A published-style sharded source (index + shards, bf16) gives a sharded bf16 native model."""
-    import shutil
-
     from safetensors.torch import save_file
 
     from mft_hpc.model.qwen1_import import import_qwen1
@@ -105,6 +104,10 @@ def test_reimport_is_a_no_op_and_refuses_another_source(imported_fixture, qwen1_
     assert main(["model", "import", str(qwen1_fixture), str(imported_fixture)]) == 0
     assert "already a finished import" in capsys.readouterr().out
     assert (imported_fixture / "model.safetensors").stat().st_mtime_ns == before
+    other = tmp_path / "other-qwen1"
+    shutil.copytree(qwen1_fixture, other)
+    assert main(["model", "import", str(other), str(imported_fixture)]) == 2
+    assert f"already an import of {qwen1_fixture}, not of {other}" in capsys.readouterr().err
 
 
 def test_interrupted_import_leaves_nothing_that_looks_finished(qwen1_fixture, tmp_path, monkeypatch):
