@@ -26,13 +26,12 @@ from mft_hpc.report.submission import submissions
 from mft_hpc.report.training import member_training
 from mft_hpc.rundir import RunDir
 from mft_hpc.slurm.commands import SlurmCommands
-from mft_hpc.submission.competition import BASELINE_MEAN, BASELINE_NAME, BASELINE_PASS1, TASKS
+from mft_hpc.submission.competition import BASELINE_DESCRIPTION, BASELINE_MEAN, BASELINE_NAME, BASELINE_PASS1, TASKS
 from mft_hpc.submission.source import member_config
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
-BASELINE_DESCRIPTION = "the organizers' lightly fine-tuned Qwen-1.8B"
 
 
 def _guard(name: str, missing: list[str], build: Callable[[], dict | None]) -> dict | None:
