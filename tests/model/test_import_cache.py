@@ -72,7 +72,7 @@ def test_dry_run_resolves_the_cache_path_without_converting(qwen1_fixture, tmp_p
     loaded = load_config(_config(tmp_path, qwen1_fixture))
     members, written = resolve_models(*_prepared(loaded, None), dry_run=True)
     model = members[0][1].model
-    assert model.imported_from == str(qwen1_fixture) and not model.trust_remote_code
+    assert model.imported_from == str(qwen1_fixture.resolve()) and not model.trust_remote_code  # config paths are resolved
     assert model.path.startswith(str(tmp_path / "runs" / "model-cache" / "qwen1-"))
     assert written.model.path == model.path
     assert not (tmp_path / "runs" / "model-cache").exists()
