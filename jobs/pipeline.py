@@ -92,6 +92,11 @@ def collect_run(run_root: str) -> dict:
         except UserError as err:
             problems[member.name] = str(err)
     report = _write_report(run_root)  # before the marker: a finished collect has its report
+    missing = [f"{member.name}/{task}" for member in plan.members for task in member.eval_tasks
+               if not member.is_done("evaluate", task)]
+    if missing:  # a leaderboard of missing scores must not look finished: resume/retry will redo it
+        raise RuntimeError(f"leaderboard incomplete: no score for {len(missing)} evaluation(s) "
+                           f"({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''})")
     mark_done(plan.leaderboard, {"packed": packed, "not_packed": problems})
     return {"best": board.get("best_member"), "packed": packed, "not_packed": problems, "report": report}
 

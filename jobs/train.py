@@ -26,7 +26,7 @@ def submit_training(loaded: LoadedConfig, run: RunDir, *, dry_run=None) -> list:
     from mft_hpc.controller.operations import check_site, resolve_models, validate_members
     from mft_hpc.slurm import Submitter
 
-    validate_members(loaded.members, loaded.source)
+    validate_members(loaded)
     if dry_run is None and loaded.members[0][1].cluster.executor == "slurm":
         check_site(loaded.members, loaded.source, stages=["train"])
     members, _ = resolve_models(loaded.members, loaded.config, dry_run=dry_run is not None)

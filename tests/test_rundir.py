@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from mft_hpc.rundir import RunDir, atomic_open, atomic_write_json, is_done, mark_done
+from mft_hpc.rundir import RunDir, atomic_open, atomic_write_json, done_info, is_done, mark_done
 
 
 def test_atomic_write_replaces_whole_file(tmp_path):
@@ -35,7 +35,8 @@ def test_done_marker_written_last(tmp_path):
     assert not is_done(target)
     mark_done(target, {"n": 3})
     assert is_done(target)
-    assert json.loads((tmp_path / "stage.done").read_text()) == {"n": 3}
+    assert done_info(target) == {"n": 3}
+    assert json.loads((tmp_path / "stage.done").read_text())["certifies"] == {"kind": "dir", "files": {}}
 
 
 def test_rundir_layout(tmp_path):

@@ -10,7 +10,7 @@ from mft_hpc.config import dump_config, load_config
 def register(verbs: argparse._SubParsersAction) -> None:
     parser = verbs.add_parser("config", help="validate or show a config file")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    check = actions.add_parser("check", help="validate a config; exit 2 with file:line: key: reason")
+    check = actions.add_parser("check", help="validate a config as `run` does; exit 2 with file:line: key: reason")
     check.add_argument("file")
     check.add_argument("--no-path-check", action="store_true",
                        help="skip checking that input paths exist and the generation backend is installed")
@@ -24,7 +24,10 @@ def register(verbs: argparse._SubParsersAction) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from mft_hpc.controller.operations import validate_members
+
     loaded = load_config(args.file, check_paths=not args.no_path_check)
+    validate_members(loaded, check_paths=not args.no_path_check)  # exactly what `mft-hpc run` checks
     names = ", ".join(name for name, _ in loaded.members)
     print(f"{args.file}: ok ({len(loaded.members)} member{'s' if len(loaded.members) != 1 else ''}: {names})")
     return 0

@@ -6,6 +6,8 @@ import argparse
 import sys
 from types import SimpleNamespace
 
+from mft_hpc.cli.options import at_least, check_output_dir
+
 
 def register(verbs: argparse._SubParsersAction) -> None:
     parser = verbs.add_parser("evaluate", help="run generated programs in the sandbox and write pass@1 metrics")
@@ -16,22 +18,20 @@ def register(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--tasks", nargs="+", help="tasks to score (default: every generations file in the folder)")
     parser.add_argument("--runtime", default="apptainer", choices=["apptainer", "singularity", "bwrap", "host"])
     parser.add_argument("--image", help="image (.sif; a directory for bwrap); default: the cached build")
-    parser.add_argument("--limit", type=int, help="the generations cover only the first N problems per task "
+    parser.add_argument("--limit", type=at_least(1), help="the generations cover only the first N problems per task "
                         "(a partial run); pass@1 is then over those N")
-    parser.add_argument("--workers", type=int, help="programs run in parallel (default: available CPUs)")
+    parser.add_argument("--workers", type=at_least(1), help="programs run in parallel (default: available CPUs)")
     parser.add_argument("--unsafe-host", action="store_true",
                         help="allow --runtime host: generated code runs WITHOUT isolation")
     parser.set_defaults(func=_evaluate)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from mft_hpc.errors import UserError
     from mft_hpc.evaluate.evaluate import evaluate_tasks
     from mft_hpc.evaluate.generations import discover_tasks
     from mft_hpc.tasks.registry import TASK_NAMES, check_task
 
-    if args.workers is not None and args.workers < 1:
-        raise UserError("--workers must be at least 1")
+    check_output_dir(args.out, "--out")  # before scoring anything
     tasks = [check_task(t) for t in args.tasks] if args.tasks else discover_tasks(args.generations, args.model, TASK_NAMES)
     cfg = SimpleNamespace(runtime=args.runtime, image=args.image, workers=args.workers, unsafe_host=args.unsafe_host)
 
@@ -39,8 +39,11 @@ def _evaluate(args: argparse.Namespace) -> int:
         if done == total or done % 50 == 0:
             print(f"  {done}/{total} programs", file=sys.stderr)
 
+    def notice(line: str) -> None:
+        print(f"mft-hpc: {line}", file=sys.stderr)
+
     scores = evaluate_tasks(args.generations, args.model, tasks, args.benchmarks, args.out, cfg, progress=progress,
-                            limit=args.limit)
+                            limit=args.limit, notice=notice)
     width = max(len(t) for t in scores)
     for task, score in scores.items():
         print(f"{task:<{width}}  pass@1 {score:.4f}")

@@ -9,6 +9,7 @@ import time
 from collections import deque
 from pathlib import Path
 
+from mft_hpc.cli.options import at_least
 from mft_hpc.controller.state import TERMINAL_STATES, StateStore
 from mft_hpc.dashboard.run_path import resolve_run_dir
 from mft_hpc.errors import UserError
@@ -21,22 +22,26 @@ def register(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("run", metavar="RUN", help="run directory (runs/<name>) or run name")
     parser.add_argument("element", metavar="ELEMENT")
     parser.add_argument("-f", "--follow", action="store_true", help="keep printing new lines until the element ends")
-    parser.add_argument("-n", "--lines", type=int, default=50, help="last N lines (default 50; 0 = all)")
+    parser.add_argument("-n", "--lines", type=at_least(0), default=50, help="last N lines (default 50; 0 = all)")
     parser.set_defaults(func=_run)
 
 
 def _log_path(run: Path, key: str) -> tuple[StateStore, int, Path]:
-    store = StateStore.open_existing(run / "state.sqlite")
+    store = StateStore.open_reader(run / "state.sqlite")
     if store is None:
+        if (run / "run.json").is_file():
+            raise UserError(f"{run / 'state.sqlite'}: missing; `mft-hpc repair {run}` rebuilds it")
         raise UserError(f"{run}: no state.sqlite yet: nothing has been submitted")
-    element = store.element(key)
-    if element is None:
-        labels = ", ".join(e.label for e in store.elements()[:8])
+    try:
+        element = store.element(key)
+        if element is None:
+            labels = ", ".join(e.label for e in store.elements()[:8])
+            raise UserError(f"{run}: no element {key!r} (by Slurm job id, label or id); e.g. {labels or 'none'}")
+        if not element.log_path:
+            raise UserError(f"{element.label}: no log recorded yet (state {element.state})")
+    except BaseException:
         store.close()
-        raise UserError(f"{run}: no element {key!r} (by Slurm job id, label or id); e.g. {labels or 'none'}")
-    if not element.log_path:
-        store.close()
-        raise UserError(f"{element.label}: no log recorded yet (state {element.state})")
+        raise
     return store, element.id, Path(element.log_path)
 
 

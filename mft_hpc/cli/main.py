@@ -28,11 +28,19 @@ VERB_MODULES = (
     "mft_hpc.cli.logs_cmd",
     "mft_hpc.cli.doctor_cmd",
     "mft_hpc.cli.report_cmd",
+    "mft_hpc.cli.repair_cmd",
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors are one line (``mft-hpc: error: ...``, exit 2) like every other bad input."""
+
+    def error(self, message: str):
+        raise UserError(f"{message} (see `{self.prog} --help`)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mft-hpc",
         description="Multi-task LoRA fine-tuning, generation and evaluation of code LLMs on Slurm.",
     )
@@ -45,16 +53,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
     try:
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
         code = args.func(args)
     except UserError as err:
         for line in str(err).splitlines() or [type(err).__name__]:
             print(f"mft-hpc: error: {line}", file=sys.stderr)
         return err.exit_code
+    except OSError as err:  # a path the user gave that cannot be read or written (permissions, disk full)
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"mft-hpc: error: {where}{err.strerror or err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("mft-hpc: interrupted", file=sys.stderr)
         return 130

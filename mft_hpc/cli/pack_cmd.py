@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from mft_hpc.cli.options import check_output_file
 from mft_hpc.errors import UserError
 from mft_hpc.submission.check import check_zip
 from mft_hpc.submission.competition import PROBLEM_COUNTS, TASKS
@@ -51,6 +52,8 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if not args.source:
         raise UserError("pack needs RUN|GENERATIONS_DIR (or --check ZIP)")
+    if args.out:
+        check_output_file(args.out, "--out")
     source = resolve_source(args.source, member=args.member, assume_greedy=args.assume_greedy)
     # a run's zip goes to its collect/ by default; a bare folder's to the current directory
     collect = Path(args.source) / "collect" if source.folder.parent.name == "generate" else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections import defaultdict
 
+from mft_hpc.cli.options import check_output_dir
 from mft_hpc.config.sections.generate import GenerateSection
 from mft_hpc.generate.outputs import generations_path, harness_strings, valid_model_name, write_generations
 from mft_hpc.generate.rawfile import read_raw
@@ -29,6 +30,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    check_output_dir(args.out, "--out")
     model = valid_model_name(args.model)
     settings = GenerateSection(prompt_style=args.style, system_prompt=args.system_prompt,
                                assistant_newline=args.assistant_newline)

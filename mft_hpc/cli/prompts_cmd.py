@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from mft_hpc.cli.options import at_least, check_output_file
 from mft_hpc.config.sections.generate import GenerateSection
 from mft_hpc.rundir import atomic_open
 from mft_hpc.tasks import TASK_NAMES, load_problems
@@ -21,12 +22,13 @@ def register(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--assistant-newline", action="store_true",
                         help="end the ChatML suffix with 'assistant' + newline, as training renders it "
                              "(generate.assistant_newline; no effect on tasks without ChatML)")
-    parser.add_argument("--limit", type=int, default=None, help="first N problems per task")
+    parser.add_argument("--limit", type=at_least(1), default=None, help="first N problems per task")
     parser.add_argument("--out", required=True, help="output .jsonl file")
     parser.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
+    check_output_file(args.out, "--out")
     for task in args.tasks:
         check_task(task)  # fail before writing anything
     settings = GenerateSection(prompt_style=args.style, system_prompt=args.system_prompt,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from mft_hpc.cli.options import at_least
 from mft_hpc.config import LoadedConfig, load_config
 
 
@@ -35,12 +36,14 @@ def register(verbs: argparse._SubParsersAction) -> None:
 
     resume = verbs.add_parser("resume", help="re-submit every element whose output is not finished")
     resume.add_argument("run", metavar="RUN", help="run directory (runs/<name>)")
+    resume.add_argument("--rebuild-state", action="store_true",
+                        help="first rebuild state.sqlite from the run directory (as `mft-hpc repair`)")
     resume.set_defaults(func=_resume)
 
     retry = verbs.add_parser("retry", help="re-submit failed elements only (capped attempts)")
     retry.add_argument("run", metavar="RUN")
     retry.add_argument("--force", action="store_true", help="also retry elements that raised an exception")
-    retry.add_argument("--max-attempts", type=int, default=3)
+    retry.add_argument("--max-attempts", type=at_least(1), default=3, help="per element (default 3)")
     retry.set_defaults(func=_retry)
 
     cancel = verbs.add_parser("cancel", help="cancel every queued or running job of a run")
@@ -90,7 +93,7 @@ def _run(args: argparse.Namespace) -> int:
 def _resume(args: argparse.Namespace) -> int:
     from mft_hpc.controller.operations import resume
 
-    _print_outcome(resume(args.run))
+    _print_outcome(resume(args.run, rebuild_state=args.rebuild_state, announce=print))
     return 0
 
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from mft_hpc.config import sweep as sweep_mod
 from mft_hpc.config.schema import Config
-from mft_hpc.config.yaml_lines import format_problem, key_lines
+from mft_hpc.config.yaml_lines import duplicate_keys, format_problem, key_lines
 from mft_hpc.errors import ConfigError
 
 # (dotted key, description) of every path that must exist before anything is submitted
@@ -151,10 +151,18 @@ def load_config(path: str | os.PathLike, check_paths: bool = True,
     are applied to the file's values before validation.
     """
     source = Path(path)
+    if source.is_dir():
+        raise ConfigError([f"{source}: is a directory; give the config file"])
     try:
-        text = source.read_text()
+        data = source.read_bytes()
     except OSError as exc:
         raise ConfigError([f"{source}: cannot read config: {exc.strerror}"]) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError([f"{source}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+                           "save the config as UTF-8"]) from None
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -170,7 +178,9 @@ def load_config(path: str | os.PathLike, check_paths: bool = True,
         except KeyError:
             pass  # the section is not a mapping: validation reports it
 
-    problems = _sweep_problems(source, lines, raw)
+    problems = [f"{source}:{line}: {'.'.join(map(str, key))}: duplicate key (first given at line {first}); "
+                "YAML would silently keep only the last" for key, line, first in duplicate_keys(text)]
+    problems += _sweep_problems(source, lines, raw)
     try:
         config = Config.model_validate(raw)
     except ValidationError as err:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mft_hpc.config import LoadedConfig
@@ -14,7 +14,7 @@ from mft_hpc.controller.state import CANCELLED, FAILED_STATES, StateChange, Stat
 from mft_hpc.controller.submit import (COLLECT_MEMBER, DagSubmitter, Key, all_keys, collects, descendants,
                                       element_specs)
 from mft_hpc.errors import UserError
-from mft_hpc.rundir import RunDir, clear_done
+from mft_hpc.rundir import RunDir, clear_done, has_marker
 from mft_hpc.slurm import DryRunLog, SlurmCommands, StatusPoller, Submitter
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,7 @@ class Outcome:
     submitted: dict[Key, str]
     skipped: dict[Key, str]      # element -> why it was not (re)submitted
     dry_run: str | None = None   # the scripts a dry run would have submitted
+    redo: dict[Key, str] = field(default_factory=dict)  # element with a stale `.done` -> why it is redone
 
 
 def _prepared(loaded: LoadedConfig, executor: str | None) -> tuple[list, object]:
@@ -40,16 +41,22 @@ def _prepared(loaded: LoadedConfig, executor: str | None) -> tuple[list, object]
     return members, adjust(loaded.config)
 
 
-def validate_members(members: list, source: Path) -> None:
-    """Every check that can fail on bad input runs before anything is submitted."""
-    from mft_hpc.train import validate_train_config
+def validate_members(loaded: LoadedConfig, members: list | None = None, check_paths: bool = True) -> None:
+    """Every check that can fail on bad input runs before anything is submitted; `config check`
+    runs exactly this too (mft_hpc.config.preflight)."""
+    from mft_hpc.config.preflight import preflight
 
-    for _, config in members:
-        if config.train.enabled:
-            validate_train_config(config, source)
-    clusters = {config.cluster.model_dump_json() for _, config in members}
-    if len(clusters) > 1:
-        raise UserError(f"{source}: sweep: cluster.* must be equal for every member (one training array)")
+    preflight(loaded, members if members is not None else _prepared(loaded, None)[0], check_paths)
+
+
+def _require_extras(members: list) -> None:
+    """Training and generation run in this Python environment (locally or through submitit on a node)."""
+    from mft_hpc.extras import require_extras
+
+    if any(config.train.enabled for _, config in members):
+        require_extras("training", "train")
+    elif any(config.generate.enabled for _, config in members):
+        require_extras("generation", "generate")
 
 
 def check_site(members: list, source: Path, stages: list[str] | None = None) -> None:
@@ -92,7 +99,9 @@ def resolve_models(members: list, written, dry_run: bool = False) -> tuple[list,
 
 def start_run(loaded: LoadedConfig, executor: str | None = None, dry_run: bool = False) -> Outcome:
     members, written = _prepared(loaded, executor)
-    validate_members(members, loaded.source)
+    validate_members(loaded, members)
+    if not dry_run:
+        _require_extras(members)
     root = Path(written.run.root) / written.run.name
     if not dry_run:  # what can refuse the run is checked before a model is imported
         if (root / "run.json").exists():
@@ -121,21 +130,38 @@ def start_run(loaded: LoadedConfig, executor: str | None = None, dry_run: bool =
     return Outcome(submitted, {})
 
 
-def _open(root: str | Path, to_submit: bool = False) -> tuple[RunPlan, StateStore]:
+def _open(root: str | Path, lock_wait_s: float = 300.0, to_submit: bool = False) -> tuple[RunPlan, StateStore]:
     """The run's plan and state; ``to_submit``: also re-import a Qwen-1 model whose cached copy has gone."""
     from mft_hpc.model.resolve import ensure_imported
 
     plan = load_run(root)
+    if not plan.run.state_db.is_file():
+        raise UserError(f"{plan.run.state_db}: missing; `mft-hpc repair {plan.run.root}` rebuilds it "
+                        "from the run directory (or `mft-hpc resume --rebuild-state`)")
     if to_submit:
         for member in plan.members:
             ensure_imported(member.config)
-    return plan, StateStore(plan.run.state_db, run=plan.name)
+    return plan, StateStore(plan.run.state_db, run=plan.name, lock_wait_s=lock_wait_s)
 
 
-def refresh_run(root: str | Path, poller: StatusPoller | None = None):
-    plan, store = _open(root)
+def refresh_run(root: str | Path, poller: StatusPoller | None = None, lock_wait_s: float = 300.0):
+    plan, store = _open(root, lock_wait_s)
     with store:
         return refresh(plan, store, poller, use_scheduler=executor_of(plan) == "slurm")
+
+
+def _stale(plan: RunPlan, todo: set[Key]) -> dict[Key, str]:
+    """Elements about to be redone although their output has a `.done` marker: why, and the marker
+    is removed so the stage does not skip them."""
+    redo = {}
+    for key in todo:
+        output = plan.output_of(*key[:3], shard=key[3] if len(key) > 3 else None)
+        if has_marker(output):
+            problem = plan.done_problem(*key)
+            if problem:
+                redo[key] = problem
+                clear_done(output)
+    return redo
 
 
 def _flying(plan: RunPlan, elements) -> dict[Key, str]:
@@ -150,16 +176,26 @@ def _with_collect(plan: RunPlan, todo: set[Key], flying: dict[Key, str]) -> set[
     return todo
 
 
-def resume(root: str | Path) -> Outcome:
-    """Re-submit every element whose output is not `.done` and that is not queued or running."""
+def resume(root: str | Path, rebuild_state: bool = False, announce=None) -> Outcome:
+    """Re-submit every element whose output is not `.done` and that is not queued or running.
+
+    ``announce`` (a callable taking one line) hears about stale outputs before anything is redone.
+    """
+    if rebuild_state:
+        from mft_hpc.controller.repair import repair
+
+        repair(root)
     plan, store = _open(root, to_submit=True)
     with store:
         elements = refresh(plan, store, use_scheduler=executor_of(plan) == "slurm")
         flying = _flying(plan, elements)
         todo = _with_collect(plan, {key for key in all_keys(plan) if not plan.is_done(*key) and key not in flying},
                              flying)
+        redo = _stale(plan, todo)
+        for key, why in sorted(redo.items()) if announce else ():
+            announce(f"redo {'/'.join(map(str, key))}: {why}")
         submitted = _submit(plan, store, todo, flying, _submitter(plan)) if todo else {}
-    return Outcome(submitted, {})
+    return Outcome(submitted, {}, redo=redo)
 
 
 def retry(root: str | Path, force: bool = False, max_attempts: int = MAX_ATTEMPTS) -> Outcome:
@@ -168,6 +204,8 @@ def retry(root: str | Path, force: bool = False, max_attempts: int = MAX_ATTEMPT
     An element that died of a Python exception in our code is not retried blindly (the same input
     fails the same way) unless ``force``; node failures, preemption, kills and timeouts are.
     """
+    if max_attempts < 1:
+        raise UserError(f"--max-attempts must be at least 1 (got {max_attempts})")
     plan, store = _open(root, to_submit=True)
     with store:
         elements = refresh(plan, store, use_scheduler=executor_of(plan) == "slurm")

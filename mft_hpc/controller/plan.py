@@ -16,7 +16,7 @@ from pathlib import Path
 from mft_hpc.config.schema import Config
 from mft_hpc.generate.rawfile import raw_path
 from mft_hpc.generate.shards import n_shards, pack, task_size
-from mft_hpc.rundir import RunDir, is_done
+from mft_hpc.rundir import RunDir, done_problem
 
 Key = tuple  # (stage, member, task) or (stage, member, task, shard): see the module docstring
 
@@ -112,13 +112,19 @@ class MemberPlan:
             return self.metrics_file(task)
         raise ValueError(stage)
 
-    def is_done(self, stage: str, task: str = "", shard: int | None = None) -> bool:
-        """A shard is done when its raw file is, or when the whole task is (its generations file)."""
+    def done_problem(self, stage: str, task: str = "", shard: int | None = None) -> str | None:
+        """Why the element is not finished (None when it is): its `.done` marker must still match its
+        output, and an evaluation's the generations it scored. A shard is done when its raw file
+        is, or when the whole task is (its generations file)."""
         if stage == "train" and not self.config.train.enabled:
-            return True
-        if shard is not None and is_done(self.generation_file(task)):
-            return True
-        return is_done(self.output_of(stage, task, shard))
+            return None
+        if shard is not None and done_problem(self.generation_file(task)) is None:
+            return None
+        inputs = {"generations": self.generation_file(task)} if stage == "evaluate" else None
+        return done_problem(self.output_of(stage, task, shard), inputs)
+
+    def is_done(self, stage: str, task: str = "", shard: int | None = None) -> bool:
+        return self.done_problem(stage, task, shard) is None
 
 
 @dataclass(frozen=True)
@@ -143,10 +149,13 @@ class RunPlan:
     def output_of(self, stage: str, member: str, task: str = "", shard: int | None = None) -> Path:
         return self.leaderboard if stage == "collect" else self.member(member).output_of(stage, task, shard)
 
-    def is_done(self, stage: str, member: str, task: str = "", shard: int | None = None) -> bool:
+    def done_problem(self, stage: str, member: str, task: str = "", shard: int | None = None) -> str | None:
         if stage == "collect":
-            return is_done(self.leaderboard)
-        return self.member(member).is_done(stage, task, shard)
+            return done_problem(self.leaderboard)
+        return self.member(member).done_problem(stage, task, shard)
+
+    def is_done(self, stage: str, member: str, task: str = "", shard: int | None = None) -> bool:
+        return self.done_problem(stage, member, task, shard) is None
 
     def key_of(self, element) -> Key:
         """The key of a state-store element (its ``element`` column is the shard of a sharded task)."""

@@ -2,14 +2,17 @@
 
 One batched `squeue` (+ one `sacct` for ids that left the queue) per refresh for all of a run's
 in-flight jobs (mft_hpc.slurm.StatusPoller). Output markers are trusted over the scheduler: an
-element whose output is `.done` is completed whatever Slurm says. An id Slurm no longer knows
-keeps its last state instead of crashing the refresh.
+element whose output is `.done` (and still matches it) is completed whatever Slurm says; a
+completed element whose output went missing or changed is failed, with the reason. An id Slurm no
+longer knows keeps its last state instead of crashing the refresh. Local-executor elements whose
+process is gone (pid + start time) are failed.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from mft_hpc.controller.local_jobs import process_gone
 from mft_hpc.controller.plan import RunPlan
 from mft_hpc.controller.state import (COMPLETED, FAILED, FAILED_STATES, PLANNED, TERMINAL_STATES, Element,
                                       StateChange, StateStore, from_slurm_state, last_line)
@@ -51,11 +54,14 @@ def refresh(plan: RunPlan, store: StateStore, poller: StatusPoller | None = None
         slurm_states = (poller or StatusPoller()).refresh({e.slurm_job_id for e in flying})
     changes = []
     for element in elements:
-        if plan.is_done(*plan.key_of(element)):
+        problem = plan.done_problem(*plan.key_of(element))
+        if problem is None:
             if element.state != COMPLETED:
                 changes.append(StateChange(element.id, COMPLETED))
             continue
-        if element in flying:
+        if element in flying and process_gone(element):
+            changes.append(StateChange(element.id, FAILED, f"process gone (pid {element.slurm_job_id})"))
+        elif element in flying:
             ours = from_slurm_state(slurm_states.get(element.slurm_job_id, ""))
             if ours == COMPLETED:  # the scheduler says done, but the output is not: the stage failed
                 changes.append(StateChange(element.id, FAILED,
@@ -65,8 +71,8 @@ def refresh(plan: RunPlan, store: StateStore, poller: StatusPoller | None = None
                 if ours in FAILED_STATES:
                     error = f"{slurm_states[element.slurm_job_id]}: {error}" if error else slurm_states[element.slurm_job_id]
                 changes.append(StateChange(element.id, ours, error))
-        elif element.state == COMPLETED:  # output gone (deleted by hand): no longer done
-            changes.append(StateChange(element.id, FAILED, "output missing"))
+        elif element.state == COMPLETED:  # output deleted, truncated or remade from other inputs
+            changes.append(StateChange(element.id, FAILED, problem))
     if changes:
         store.update_states(changes)
         elements = store.elements()

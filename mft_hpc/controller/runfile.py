@@ -33,19 +33,39 @@ def write_run(plan: RunPlan, written: Config, is_sweep: bool) -> None:
                                       "executor": plan.members[0].config.cluster.executor}, indent=2)
 
 
-def load_run(root: str | Path) -> RunPlan:
-    run = RunDir(Path(root).resolve())
+def read_run_meta(run: RunDir) -> dict:
+    """run.json, checked: a truncated or foreign file is one clear line naming `mft-hpc repair`."""
     path = run_file(run)
     if not path.is_file():
-        raise UserError(f"{run.root}: not a run directory (no run.json); start one with `mft-hpc run CONFIG`")
-    meta = json.loads(path.read_text())
+        if not (run.root / "members").is_dir():
+            raise UserError(f"{run.root}: not a run directory (no run.json); start one with `mft-hpc run CONFIG`")
+        raise UserError(f"{path}: missing; `mft-hpc repair {run.root}` rebuilds it from the members' configs")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise UserError(f"{path}: unreadable ({_one_line(err)}); `mft-hpc repair {run.root}` rebuilds it") from None
+    members = meta.get("members") if isinstance(meta, dict) else None
+    if (not isinstance(members, list) or not members or not all(isinstance(m, str) and m for m in members)
+            or not isinstance(meta.get("is_sweep"), bool)):
+        raise UserError(f"{path}: not a run record (needs members: [names], is_sweep: true|false); "
+                        f"`mft-hpc repair {run.root}` rebuilds it")
+    return meta
+
+
+def _one_line(err: Exception) -> str:
+    return " ".join(str(err).split())
+
+
+def load_run(root: str | Path) -> RunPlan:
+    run = RunDir(Path(root).resolve())
+    meta = read_run_meta(run)
     members = []
     for name in meta["members"]:
         config_path = run.member(name) / "config.yaml"
         try:
-            members.append((name, Config.model_validate(yaml.safe_load(config_path.read_text()))))
-        except (OSError, ValueError) as err:
-            raise UserError(f"{config_path}: cannot read the member's config: {err}") from None
+            members.append((name, Config.model_validate(yaml.safe_load(config_path.read_text(encoding="utf-8")))))
+        except (OSError, ValueError, yaml.YAMLError) as err:
+            raise UserError(f"{config_path}: cannot read the member's config: {_one_line(err)}") from None
     return build_plan(run, members, meta["is_sweep"])
 
 

@@ -3,17 +3,23 @@
 An *element* is one unit of work of a stage (a training member, one task or shard of generation or
 evaluation, a collect job), identified by (stage, member, task, element). Each submission of it is an
 *attempt*; the element row carries the latest Slurm job id (``123`` or ``123_4`` for array elements),
-its state, timestamps, log/output paths and the last error line. The controller writes it, the
-dashboard and ``mft-hpc logs`` only read it. WAL mode + a busy timeout let both work at once.
+its state, timestamps, log/output paths (relative to the run directory) and the last error line.
+The controller writes it; the dashboard and ``mft-hpc logs`` open it read-only. WAL mode lets both
+work at once; a corrupt file is reported in one line (``mft-hpc repair`` rebuilds it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+import sys
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
+from urllib.parse import quote
+
+from mft_hpc.errors import UserError
 
 STAGES = ("train", "generate", "evaluate", "collect")
 
@@ -24,28 +30,32 @@ STATES = (PLANNED, PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, TIMEOUT, SKIP
 TERMINAL_STATES = frozenset({COMPLETED, FAILED, CANCELLED, TIMEOUT, SKIPPED})
 FAILED_STATES = frozenset({FAILED, CANCELLED, TIMEOUT})
 
-SCHEMA_VERSION = 1
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+SCHEMA_VERSION = 2
+_ELEMENTS_TABLE = f"""
 CREATE TABLE IF NOT EXISTS elements (
     id            INTEGER PRIMARY KEY,
-    run           TEXT NOT NULL,
     stage         TEXT NOT NULL CHECK (stage IN ({", ".join(repr(s) for s in STAGES)})),
     member        TEXT NOT NULL,
     task          TEXT NOT NULL DEFAULT '',     -- '' for train/collect elements
     element       INTEGER NOT NULL DEFAULT 0,   -- shard number within (stage, member, task)
-    slurm_job_id  TEXT,                         -- latest attempt, e.g. '123_4'
+    slurm_job_id  TEXT,                         -- latest attempt, e.g. '123_4' (local executor: the pid)
     state         TEXT NOT NULL CHECK (state IN ({", ".join(repr(s) for s in STATES)})),
     attempts      INTEGER NOT NULL DEFAULT 0,
     submitted_at  REAL,
     started_at    REAL,
     ended_at      REAL,
-    log_path      TEXT,
-    output_path   TEXT,
+    log_path      TEXT,                         -- relative to the run directory when inside it
+    output_path   TEXT,                         -- idem
     last_error    TEXT,
     updated_at    REAL NOT NULL,
-    UNIQUE (run, stage, member, task, element)
+    process_host  TEXT,                         -- local executor: host and start time (clock ticks
+    process_start INTEGER,                      -- since boot) of the job's process: a reused pid is not it
+    UNIQUE (stage, member, task, element)
 );
+"""
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+""" + _ELEMENTS_TABLE + """
 CREATE INDEX IF NOT EXISTS elements_by_slurm_id ON elements (slurm_job_id);
 CREATE TABLE IF NOT EXISTS attempts (
     element_id    INTEGER NOT NULL REFERENCES elements (id) ON DELETE CASCADE,
@@ -58,6 +68,14 @@ CREATE TABLE IF NOT EXISTS attempts (
     PRIMARY KEY (element_id, attempt)
 );
 """
+
+
+class StateUnreadable(UserError):
+    """state.sqlite is corrupt, truncated or not a database."""
+
+
+class StateBusy(UserError):
+    """Another process held state.sqlite's write lock for longer than we wait."""
 
 
 @dataclass(frozen=True)
@@ -74,10 +92,12 @@ class Element:
     submitted_at: float | None
     started_at: float | None
     ended_at: float | None
-    log_path: str | None
+    log_path: str | None      # absolute (resolved against where the run directory is now)
     output_path: str | None
     last_error: str | None
     updated_at: float
+    process_host: str | None = None
+    process_start: int | None = None
 
     @property
     def label(self) -> str:
@@ -110,6 +130,14 @@ class ElementSpec:
 
 
 @dataclass(frozen=True)
+class LocalProcess:
+    """Who runs a local-executor element: a pid is only that process while its start time matches."""
+
+    host: str
+    start: int
+
+
+@dataclass(frozen=True)
 class StateChange:
     """A state update for an element, found by its id or its latest Slurm job id."""
 
@@ -137,7 +165,8 @@ def from_slurm_state(slurm_state: str) -> str | None:
     return _SLURM_TO_STATE.get(slurm_state.strip().upper())
 
 
-_ELEMENT_COLUMNS = ", ".join(f.name for f in fields(Element))
+_ELEMENT_COLUMNS = tuple(f.name for f in fields(Element) if f.name != "run")
+_KEY_COLUMNS = ("stage", "member", "task", "element")
 
 
 def _check_state(state: str) -> str:
@@ -154,32 +183,138 @@ def last_line(text: str | None) -> str | None:
     return lines[-1] if lines else None
 
 
-class StateStore:
-    """A connection to one run's state file; use as a context manager or call ``close()``."""
+def _is_busy(err: sqlite3.OperationalError) -> bool:
+    text = str(err).lower()
+    return "locked" in text or "busy" in text
 
-    def __init__(self, path: str | Path, run: str | None = None, timeout_s: float = 30.0):
+
+def _say(message: str) -> None:
+    print(f"mft-hpc: {message}", file=sys.stderr, flush=True)
+
+
+class StateStore:
+    """A connection to one run's state file; use as a context manager or call ``close()``.
+
+    Rows are keyed by (stage, member, task, element) and paths inside the run directory are
+    stored relative to it, so a copied, moved or renamed run reads its own files. Writers take
+    the lock up front and, while another process holds it, retry for ``lock_wait_s`` saying so
+    on stderr; readers (``open_reader``) never write and never wait behind a writer (WAL).
+    A corrupt file raises StateUnreadable (one line, naming `mft-hpc repair`).
+    """
+
+    def __init__(self, path: str | Path, run: str | None = None, timeout_s: float = 2.0,
+                 lock_wait_s: float = 300.0, on_wait: Callable[[str], None] | None = _say,
+                 read_only: bool = False):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.run = run or self.path.parent.name
-        self._conn = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
-        self._conn.row_factory = sqlite3.Row
-        self._conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
-        self._conn.execute("PRAGMA journal_mode = WAL")
-        self._conn.execute("PRAGMA foreign_keys = ON")
-        self._create_schema()
+        self.root = self.path.parent.resolve()
+        self.run = run or self.root.name  # a display name only: rows do not depend on it
+        self.read_only = read_only
+        self._lock_wait_s = lock_wait_s
+        self._on_wait = on_wait
+        with self._guard():
+            if read_only:
+                uri = f"file:{quote(str(self.path.resolve()))}?mode=ro"
+                self._conn = sqlite3.connect(uri, uri=True, timeout=timeout_s, isolation_level=None)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._conn = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
+        try:
+            if read_only:
+                with self._guard():
+                    self._columns = self._table_columns()
+            else:
+                self._retrying(lambda: self._conn.execute("PRAGMA journal_mode = WAL"))
+                self._retrying(self._create_schema)
+                self._conn.execute("PRAGMA foreign_keys = ON")
+                self._columns = self._table_columns()
+        except BaseException:
+            self._conn.close()
+            raise
 
     @classmethod
-    def open_existing(cls, path: str | Path) -> "StateStore | None":
-        """Readers (dashboard, logs) must not create a state file where none exists."""
-        return cls(path) if Path(path).is_file() else None
+    def open_reader(cls, path: str | Path, timeout_s: float = 2.0) -> "StateStore | None":
+        """A read-only view (dashboard, logs); None where no state file exists (none is created)."""
+        return cls(path, timeout_s=timeout_s, read_only=True) if Path(path).is_file() else None
+
+    open_existing = open_reader
+
+    # -- errors, locks, schema -------------------------------------------------------------------
+
+    def unreadable(self, reason: object) -> StateUnreadable:
+        run = self.path.parent
+        return StateUnreadable(f"{self.path}: state store unreadable ({reason}); "
+                               f"`mft-hpc repair {run}` rebuilds it from the run directory")
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.OperationalError as err:
+            if _is_busy(err):
+                raise StateBusy(f"{self.path}: locked by another process ({err}); "
+                                "another mft-hpc command is writing this run: try again") from None
+            raise self.unreadable(err) from None
+        except sqlite3.DatabaseError as err:
+            raise self.unreadable(err) from None
+
+    def _retrying(self, action: Callable[[], object]):
+        """Run ``action`` (one statement or transaction), retrying while another process holds the lock."""
+        deadline = time.monotonic() + self._lock_wait_s
+        said_at = None
+        while True:
+            try:
+                with self._guard():
+                    return action()
+            except StateBusy:
+                now = time.monotonic()
+                if now >= deadline:
+                    raise StateBusy(f"{self.path}: still locked by another process after "
+                                    f"{self._lock_wait_s:.0f} s; is another mft-hpc command running on this run?") from None
+                if self._on_wait and (said_at is None or now - said_at >= 30):
+                    self._on_wait(f"{self.path}: locked by another process; waiting "
+                                  f"(up to {max(0.0, deadline - now):.0f} s more)")
+                    said_at = now
+                time.sleep(0.2)
+
+    def _table_columns(self) -> set[str]:
+        return {row["name"] for row in self._conn.execute("PRAGMA table_info(elements)")}
 
     def _create_schema(self) -> None:
+        columns = self._table_columns()
+        if columns and "run" in columns:
+            self._migrate_v1()
         # executescript commits on its own; the statements are idempotent (IF NOT EXISTS).
         self._conn.executescript(_SCHEMA)
-        self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+    def _migrate_v1(self) -> None:
+        """Schema 1 keyed rows by run name and stored absolute paths: keep each key's latest row,
+        paths made relative to the run directory they were written in."""
+        self._conn.execute("PRAGMA foreign_keys = OFF")
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            old = self._conn.execute("SELECT * FROM elements ORDER BY updated_at").fetchall()
+            latest = {tuple(row[c] for c in _KEY_COLUMNS): row for row in old}
+            self._conn.execute("ALTER TABLE elements RENAME TO elements_v1")
+            self._conn.execute(_ELEMENTS_TABLE)
+            keep = [c for c in _ELEMENT_COLUMNS if c not in ("process_host", "process_start")]
+            for row in latest.values():
+                values = {c: row[c] for c in keep}
+                for column in ("log_path", "output_path"):
+                    values[column] = _relative_to_old_run(values[column], row["run"])
+                self._conn.execute(f"INSERT INTO elements ({', '.join(keep)}) VALUES ({', '.join('?' * len(keep))})",
+                                   [values[c] for c in keep])
+            self._conn.execute("DELETE FROM attempts WHERE element_id NOT IN (SELECT id FROM elements)")
+            self._conn.execute("DROP TABLE elements_v1")
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
 
     def _transaction(self):
-        return _Transaction(self._conn)
+        return _Transaction(self)
 
     def close(self) -> None:
         self._conn.close()
@@ -190,30 +325,62 @@ class StateStore:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    # -- paths -----------------------------------------------------------------------------------
+
+    def _stored_path(self, path: str | None) -> str | None:
+        """Paths inside the run directory are stored relative to it."""
+        if not path:
+            return path
+        candidate = Path(path)
+        if not candidate.is_absolute():
+            return str(candidate)
+        for absolute in (candidate, candidate.resolve()):
+            try:
+                return str(absolute.relative_to(self.root))
+            except ValueError:
+                continue
+        return str(candidate)
+
+    def _real_path(self, stored: str | None) -> str | None:
+        if not stored or Path(stored).is_absolute():
+            return stored
+        return str(self.root / stored)
+
+    def _element(self, row: sqlite3.Row) -> Element:
+        data = {c: (row[c] if c in row.keys() else None) for c in _ELEMENT_COLUMNS}
+        if "run" in row.keys():  # a schema-1 file opened read-only
+            for column in ("log_path", "output_path"):
+                data[column] = _relative_to_old_run(data[column], row["run"])
+        data["log_path"] = self._real_path(data["log_path"])
+        data["output_path"] = self._real_path(data["output_path"])
+        return Element(run=self.run, **data)
+
     # -- writing ---------------------------------------------------------------------------
 
     def add_elements(self, specs: Iterable[ElementSpec], state: str = PLANNED) -> list[int]:
         """Insert planned elements (existing ones are kept as they are); return their ids in order."""
         _check_state(state)
+        specs = list(specs)
+        for spec in specs:
+            if spec.stage not in STAGES:
+                raise ValueError(f"unknown stage {spec.stage!r}; expected one of {STAGES}")
         now = time.time()
         ids = []
         with self._transaction():
             for spec in specs:
-                if spec.stage not in STAGES:
-                    raise ValueError(f"unknown stage {spec.stage!r}; expected one of {STAGES}")
                 self._conn.execute(
-                    "INSERT OR IGNORE INTO elements (run, stage, member, task, element, state, log_path,"
-                    " output_path, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (self.run, spec.stage, spec.member, spec.task, spec.element, state,
-                     spec.log_path, spec.output_path, now))
+                    "INSERT OR IGNORE INTO elements (stage, member, task, element, state, log_path,"
+                    " output_path, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (spec.stage, spec.member, spec.task, spec.element, state,
+                     self._stored_path(spec.log_path), self._stored_path(spec.output_path), now))
                 row = self._conn.execute(
-                    "SELECT id FROM elements WHERE run=? AND stage=? AND member=? AND task=? AND element=?",
-                    (self.run, spec.stage, spec.member, spec.task, spec.element)).fetchone()
+                    "SELECT id FROM elements WHERE stage=? AND member=? AND task=? AND element=?",
+                    (spec.stage, spec.member, spec.task, spec.element)).fetchone()
                 ids.append(row["id"])
         return ids
 
     def record_attempt(self, element_id: int, slurm_job_id: str, log_path: str | None = None,
-                       at: float | None = None) -> int:
+                       at: float | None = None, process: LocalProcess | None = None) -> int:
         """A new submission of an element: bump ``attempts``, reset it to pending; return the attempt number."""
         at = time.time() if at is None else at
         with self._transaction():
@@ -223,8 +390,10 @@ class StateStore:
             attempt = row["attempts"] + 1
             self._conn.execute(
                 "UPDATE elements SET slurm_job_id=?, state=?, attempts=?, submitted_at=?, started_at=NULL,"
-                " ended_at=NULL, last_error=NULL, log_path=COALESCE(?, log_path), updated_at=? WHERE id=?",
-                (slurm_job_id, PENDING, attempt, at, log_path, at, element_id))
+                " ended_at=NULL, last_error=NULL, log_path=COALESCE(?, log_path), updated_at=?,"
+                " process_host=?, process_start=? WHERE id=?",
+                (slurm_job_id, PENDING, attempt, at, self._stored_path(log_path), at,
+                 process.host if process else None, process.start if process else None, element_id))
             self._conn.execute(
                 "INSERT INTO attempts (element_id, attempt, slurm_job_id, submitted_at, state) VALUES (?, ?, ?, ?, ?)",
                 (element_id, attempt, slurm_job_id, at, PENDING))
@@ -236,15 +405,16 @@ class StateStore:
         ``started_at`` is set the first time an element is seen running (or ends without having been
         seen running), ``ended_at`` when it reaches a terminal state; the latest attempt row follows.
         """
+        changes = list(changes)
+        for change in changes:
+            _check_state(change.state)
         changed = 0
         with self._transaction():
             for change in changes:
-                _check_state(change.state)
                 at = time.time() if change.at is None else change.at
                 column = "id" if isinstance(change.key, int) else "slurm_job_id"
                 rows = self._conn.execute(
-                    f"SELECT id, state, attempts FROM elements WHERE {column}=? AND run=?",
-                    (change.key, self.run)).fetchall()
+                    f"SELECT id, state, attempts FROM elements WHERE {column}=?", (change.key,)).fetchall()
                 for row in rows:
                     terminal = change.state in TERMINAL_STATES
                     started = at if change.state == RUNNING or terminal else None
@@ -266,14 +436,51 @@ class StateStore:
         with self._transaction():
             self._conn.execute(
                 "UPDATE elements SET log_path=COALESCE(?, log_path), output_path=COALESCE(?, output_path),"
-                " updated_at=? WHERE id=?", (log_path, output_path, time.time(), element_id))
+                " updated_at=? WHERE id=?",
+                (self._stored_path(log_path), self._stored_path(output_path), time.time(), element_id))
+
+    def restore_element(self, element: Element, attempts: Sequence[Attempt] = ()) -> int:
+        """Write an element as found elsewhere (``mft-hpc repair``): its row and attempt history."""
+        values = {c: getattr(element, c) for c in _ELEMENT_COLUMNS if c != "id"}
+        values["log_path"] = self._stored_path(values["log_path"])
+        values["output_path"] = self._stored_path(values["output_path"])
+        _check_state(values["state"])
+        with self._transaction():
+            self._conn.execute(
+                f"INSERT INTO elements ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})"
+                f" ON CONFLICT (stage, member, task, element) DO UPDATE SET "
+                + ", ".join(f"{c}=excluded.{c}" for c in values if c not in _KEY_COLUMNS), list(values.values()))
+            element_id = self._conn.execute(
+                "SELECT id FROM elements WHERE stage=? AND member=? AND task=? AND element=?",
+                [values[c] for c in _KEY_COLUMNS]).fetchone()["id"]
+            self._conn.execute("DELETE FROM attempts WHERE element_id=?", (element_id,))
+            for attempt in attempts:
+                self._conn.execute(
+                    "INSERT INTO attempts (element_id, attempt, slurm_job_id, submitted_at, state, ended_at,"
+                    " last_error) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (element_id, attempt.attempt, attempt.slurm_job_id, attempt.submitted_at, attempt.state,
+                     attempt.ended_at, attempt.last_error))
+        return element_id
 
     # -- reading ---------------------------------------------------------------------------
+
+    def _select(self, where: str = "", args: Sequence = ()) -> list[Element]:
+        present = self._columns
+        columns = ", ".join(c if c in present else f"NULL AS {c}" for c in _ELEMENT_COLUMNS)
+        columns += ", run, updated_at AS _updated" if "run" in present else ""
+        order = "CASE stage " + " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(STAGES)) + " END"
+        with self._guard():
+            rows = self._conn.execute(f"SELECT {columns} FROM elements {where}"
+                                      f" ORDER BY {order}, member, task, element, updated_at", args).fetchall()
+        if "run" in present:  # schema 1 (read-only): one row per key, the latest
+            latest = {tuple(row[c] for c in _KEY_COLUMNS): row for row in rows}
+            rows = [row for row in rows if latest[tuple(row[c] for c in _KEY_COLUMNS)] is row]
+        return [self._element(row) for row in rows]
 
     def elements(self, stage: str | None = None, member: str | None = None, task: str | None = None,
                  states: Sequence[str] | None = None) -> list[Element]:
         """Elements of this run, filtered; ordered by stage order, member, task, element."""
-        where, args = ["run=?"], [self.run]
+        where, args = [], []
         for column, value in (("stage", stage), ("member", member), ("task", task)):
             if value is not None:
                 where.append(f"{column}=?")
@@ -281,11 +488,7 @@ class StateStore:
         if states is not None:
             where.append(f"state IN ({', '.join('?' * len(states))})")
             args.extend(states)
-        order = "CASE stage " + " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(STAGES)) + " END"
-        rows = self._conn.execute(
-            f"SELECT {_ELEMENT_COLUMNS} FROM elements WHERE {' AND '.join(where)}"
-            f" ORDER BY {order}, member, task, element", args).fetchall()
-        return [Element(**dict(row)) for row in rows]
+        return self._select(f"WHERE {' AND '.join(where)}" if where else "", args)
 
     def element(self, key: int | str) -> Element | None:
         """By id (int); or a string: latest Slurm job id (``123_4``), label (``generate/main/mbpp/0``), id."""
@@ -299,29 +502,56 @@ class StateStore:
         return found
 
     def _one(self, where: str, value) -> Element | None:
-        row = self._conn.execute(f"SELECT {_ELEMENT_COLUMNS} FROM elements WHERE {where} AND run=?",
-                                 (value, self.run)).fetchone()
-        return Element(**dict(row)) if row is not None else None
+        found = self._select(f"WHERE {where}", (value,))
+        return found[-1] if found else None
 
     def members(self) -> list[str]:
-        rows = self._conn.execute("SELECT DISTINCT member FROM elements WHERE run=? ORDER BY member", (self.run,))
-        return [row["member"] for row in rows]
+        return sorted({e.member for e in self.elements()})
 
     def attempts(self, element_id: int) -> list[Attempt]:
-        rows = self._conn.execute(
-            "SELECT element_id, attempt, slurm_job_id, submitted_at, state, ended_at, last_error"
-            " FROM attempts WHERE element_id=? ORDER BY attempt", (element_id,)).fetchall()
+        with self._guard():
+            rows = self._conn.execute(
+                "SELECT element_id, attempt, slurm_job_id, submitted_at, state, ended_at, last_error"
+                " FROM attempts WHERE element_id=? ORDER BY attempt", (element_id,)).fetchall()
         return [Attempt(**dict(row)) for row in rows]
+
+    def check_integrity(self) -> str | None:
+        """SQLite's own check of every page: None when the file is sound, else the first problem."""
+        with self._guard():
+            result = self._conn.execute("PRAGMA quick_check").fetchone()[0]
+        return None if result == "ok" else result
+
+
+def _relative_to_old_run(path: str | None, run_name: str) -> str | None:
+    """An absolute path written by schema 1 inside the run directory named ``run_name``: relative to it."""
+    if not path or not Path(path).is_absolute():
+        return path
+    parts = Path(path).parts
+    for index in range(len(parts) - 1, 0, -1):
+        if parts[index] == run_name:
+            return str(Path(*parts[index + 1:])) if index + 1 < len(parts) else path
+    return path
 
 
 class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT/ROLLBACK: writers take the lock up front, so no upgrade deadlock."""
+    """BEGIN IMMEDIATE ... COMMIT/ROLLBACK: writers take the lock up front (retrying while another
+    process holds it), so no upgrade deadlock."""
 
-    def __init__(self, conn: sqlite3.Connection):
-        self._conn = conn
+    def __init__(self, store: StateStore):
+        self._store = store
 
     def __enter__(self) -> None:
-        self._conn.execute("BEGIN IMMEDIATE")
+        if self._store.read_only:
+            raise RuntimeError(f"{self._store.path} was opened read-only")
+        self._store._retrying(lambda: self._store._conn.execute("BEGIN IMMEDIATE"))
 
-    def __exit__(self, exc_type, *_exc) -> None:
-        self._conn.execute("ROLLBACK" if exc_type else "COMMIT")
+    def __exit__(self, exc_type, exc, _tb) -> None:
+        if exc_type is None:
+            with self._store._guard():
+                self._store._conn.execute("COMMIT")
+            return
+        with contextlib.suppress(sqlite3.Error):
+            self._store._conn.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.DatabaseError):
+            with self._store._guard():
+                raise exc

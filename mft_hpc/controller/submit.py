@@ -83,8 +83,17 @@ class DagSubmitter:
     def _record(self, keys: list[Key], jobs: list) -> None:
         ids = self._ids()
         for key, job in zip(keys, jobs):
-            self.store.record_attempt(ids[store_key(key)], job.job_id, log_path=_log_path(job))
+            self.store.record_attempt(ids[store_key(key)], job.job_id, log_path=_log_path(job),
+                                      process=self._local_process(job))
             self.submitted[key] = job.job_id
+
+    def _local_process(self, job):
+        """A local-executor job's process identity (its pid is the job id), so a dead one is noticed."""
+        if self.submitter.dry_run is not None or self.plan.members[0].config.cluster.executor != "local":
+            return None
+        from mft_hpc.controller.local_jobs import local_process
+
+        return local_process(job.job_id)
 
     def _job_of(self, key: Key) -> str | None:
         return self.submitted.get(key) or self.in_flight.get(key)

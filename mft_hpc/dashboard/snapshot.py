@@ -71,6 +71,7 @@ class RunView:
     failures: list[Element] = field(default_factory=list)
     collect_state: str = UNKNOWN
     has_state_store: bool = False
+    state_problem: str | None = None  # why state.sqlite could not be read (the view then comes from files)
 
 
 def _number(row: dict, keys: tuple[str, ...]) -> float | None:
@@ -217,7 +218,7 @@ def _member_view(run: Path, member: str, elements: list[Element]) -> MemberView:
                 task_states[stage][task] = aggregate_state(stored)
     train_dir = run / "members" / member / "train"
     train_stored = [e.state for e in elements if e.stage == "train"]
-    train_state = aggregate_state(train_stored) if train_stored else (COMPLETED if is_done(train_dir) else UNKNOWN)
+    train_state = aggregate_state(train_stored) if train_stored else (COMPLETED if is_done(train_dir / "merged") else UNKNOWN)
     return MemberView(
         name=member,
         train_state=train_state,
@@ -230,11 +231,16 @@ def _member_view(run: Path, member: str, elements: list[Element]) -> MemberView:
 
 def read_run(run: str | Path) -> RunView:
     run = Path(run)
-    store = StateStore.open_existing(run / "state.sqlite")
-    elements = []
-    if store is not None:
-        with store:
-            elements = store.elements()
+    elements, problem, store = [], None, None
+    try:
+        store = StateStore.open_reader(run / "state.sqlite")
+        if store is not None:
+            with store:
+                elements = store.elements()
+    except UserError as err:  # corrupt or locked: the output files still tell most of the story
+        problem, store = str(err), None
+    if store is None and problem is None and (run / "run.json").exists():
+        problem = f"{run / 'state.sqlite'}: missing; `mft-hpc repair {run}` rebuilds it"
     names = sorted(set(run_members(run)) | {e.member for e in elements if e.stage != "collect"})
     members = [_member_view(run, name, [e for e in elements if e.member == name]) for name in names]
     failures = [e for e in elements if e.state in FAILED_STATES]
@@ -242,4 +248,4 @@ def read_run(run: str | Path) -> RunView:
     collect_state = aggregate_state(collect) if collect else (
         COMPLETED if (run / "collect" / "leaderboard.json").is_file() else UNKNOWN)
     return RunView(name=run.name, root=run, members=members, failures=failures,
-                   collect_state=collect_state, has_state_store=store is not None)
+                   collect_state=collect_state, has_state_store=store is not None, state_problem=problem)

@@ -24,24 +24,30 @@ Contract with the trainer (mft_hpc.train):
   flex BlockMask). Compute the loss from logits + ``loss_mask`` (shift by one).
 """
 
-from mft_hpc.data.attention import block_causal_mask, model_inputs
-from mft_hpc.data.codec import as_codec, load_tokenizer, qwen1_tiktoken
-from mft_hpc.data.dataset import DataBundle, DatasetSplit, DataStats, build_datasets
-from mft_hpc.data.loader import BatchLoader, make_loader
-from mft_hpc.data.render import ChatMLRenderer, Rendered
+# Imported on first use: `data check` and the config's validation read task files without the
+# training extras (torch, transformers) installed.
+_EXPORTS = {
+    "BatchLoader": "mft_hpc.data.loader",
+    "ChatMLRenderer": "mft_hpc.data.render",
+    "DataBundle": "mft_hpc.data.dataset",
+    "DataStats": "mft_hpc.data.dataset",
+    "DatasetSplit": "mft_hpc.data.dataset",
+    "Rendered": "mft_hpc.data.render",
+    "as_codec": "mft_hpc.data.codec",
+    "block_causal_mask": "mft_hpc.data.attention",
+    "build_datasets": "mft_hpc.data.dataset",
+    "load_tokenizer": "mft_hpc.data.codec",
+    "make_loader": "mft_hpc.data.loader",
+    "model_inputs": "mft_hpc.data.attention",
+    "qwen1_tiktoken": "mft_hpc.data.codec",
+}
 
-__all__ = [
-    "BatchLoader",
-    "ChatMLRenderer",
-    "DataBundle",
-    "DataStats",
-    "DatasetSplit",
-    "Rendered",
-    "as_codec",
-    "block_causal_mask",
-    "build_datasets",
-    "load_tokenizer",
-    "make_loader",
-    "model_inputs",
-    "qwen1_tiktoken",
-]
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'mft_hpc.data' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

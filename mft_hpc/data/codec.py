@@ -8,6 +8,7 @@ with special tokens disallowed: a literal ``<|im_end|>`` inside data stays text.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import unicodedata
@@ -68,6 +69,12 @@ class Codec:
     def decode(self, ids: list[int]) -> str:
         raise NotImplementedError
 
+    @functools.cached_property
+    def max_token_bytes(self) -> int:
+        """An upper bound on the UTF-8 bytes one token stands for: a text of more characters than
+        ``n * max_token_bytes`` has more than ``n`` tokens, whatever they are (no need to encode it)."""
+        raise NotImplementedError
+
 
 class HFCodec(Codec):
     def __init__(self, tokenizer):
@@ -86,6 +93,11 @@ class HFCodec(Codec):
         if not texts:
             return []
         return self.tokenizer(texts, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+
+    @functools.cached_property
+    def max_token_bytes(self) -> int:
+        # a vocabulary string is at most 4 UTF-8 bytes per character (byte-level BPE: 1 per byte)
+        return 4 * max((len(token) for token in self.tokenizer.get_vocab()), default=1)
 
     def decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids)
@@ -123,6 +135,10 @@ class TiktokenCodec(Codec):
 
     def decode(self, ids: list[int]) -> str:
         return self.encoding.decode(ids)
+
+    @functools.cached_property
+    def max_token_bytes(self) -> int:
+        return max((len(token) for token in self.encoding.token_byte_values()), default=1)
 
 
 def _hf_fingerprint(tokenizer) -> str:

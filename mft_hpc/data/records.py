@@ -140,23 +140,57 @@ def parse_line(text: str) -> tuple[Turn, ...]:
     return turns
 
 
-def read_task(task: Task) -> TaskRecords:
-    """All valid records of a task plus one ``file:line: reason`` per invalid line (blank lines are skipped)."""
-    out = TaskRecords(task=task)
+def _numbered_lines(task: Task):
+    """(file, line number, text or None when not UTF-8, the decode error) for every non-blank line."""
     for file in task.files:
         with open(file, "rb") as handle:
             for number, raw in enumerate(handle, start=1):
                 try:
                     text = raw.decode("utf-8")
                 except UnicodeDecodeError as err:
-                    out.errors.append(f"{file}:{number}: not UTF-8 ({err.reason} at byte {err.start})")
+                    yield file, number, None, f"not UTF-8 ({err.reason} at byte {err.start})"
                     continue
-                if not text.strip():
-                    continue
-                try:
-                    out.records.append(Record(file=file, line=number, turns=parse_line(text.rstrip("\r\n"))))
-                except ValueError as err:
-                    out.errors.append(f"{file}:{number}: {err}")
+                if text.strip():
+                    yield file, number, text.rstrip("\r\n"), None
+
+
+def task_errors(task: Task, keep: int) -> tuple[list[str], int]:
+    """The first ``keep`` invalid lines of a task as ``file:line: reason``, and how many there are,
+    without keeping the records (a preflight over the whole data set)."""
+    errors, total = [], 0
+    for file, number, text, problem in _numbered_lines(task):
+        if problem is None:
+            try:
+                parse_line(text)
+                continue
+            except ValueError as err:
+                problem = str(err)
+        total += 1
+        if len(errors) < keep:
+            errors.append(f"{file}:{number}: {problem}")
+    return errors, total
+
+
+def iter_task(task: Task):
+    """Records and errors of a task, one line at a time (Record, or ``file:line: reason``)."""
+    for file, number, text, problem in _numbered_lines(task):
+        if problem is None:
+            try:
+                yield Record(file=file, line=number, turns=parse_line(text))
+                continue
+            except ValueError as err:
+                problem = str(err)
+        yield f"{file}:{number}: {problem}"
+
+
+def read_task(task: Task) -> TaskRecords:
+    """All valid records of a task plus one ``file:line: reason`` per invalid line (blank lines are skipped)."""
+    out = TaskRecords(task=task)
+    for item in iter_task(task):
+        if isinstance(item, Record):
+            out.records.append(item)
+        else:
+            out.errors.append(item)
     return out
 
 

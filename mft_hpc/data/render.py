@@ -36,20 +36,33 @@ class ChatMLRenderer:
         self.marker = {role: [codec.im_start] + ids for role, ids in zip(ROLE_WORD, role_ids)}
         self.newline = role_ids[-1]
 
+    def _overlong(self, content: str) -> bool:
+        """True when ``content`` alone has more than ``seq_length`` tokens, known without encoding it:
+        more characters than ``seq_length`` tokens can hold (memory stays bounded on hostile data)."""
+        return self.seq_length is not None and len(content) > self.seq_length * self.codec.max_token_bytes
+
     def render_many(self, conversations: list[tuple[Turn, ...]]) -> list[Rendered]:
-        """Render a batch; all contents go to the tokenizer in one call (fast tokenizers parallelise it)."""
-        contents = [content for turns in conversations for _, content in turns]
+        """Render a batch; all contents go to the tokenizer in one call (fast tokenizers parallelise it).
+
+        A content that cannot fit ``seq_length`` is never encoded: the sample ends before it.
+        """
+        contents = [content for turns in conversations for _, content in turns if not self._overlong(content)]
         encoded = iter(self.codec.encode_texts(contents))
-        return [self._assemble(turns, [next(encoded) for _ in turns]) for turns in conversations]
+        return [self._assemble(turns, [None if self._overlong(c) else next(encoded) for _, c in turns])
+                for turns in conversations]
 
     def render(self, turns: tuple[Turn, ...]) -> Rendered:
         return self.render_many([turns])[0]
 
-    def _assemble(self, turns: tuple[Turn, ...], content_ids: list[list[int]]) -> Rendered:
+    def _assemble(self, turns: tuple[Turn, ...], content_ids: list[list[int] | None]) -> Rendered:
         ids: list[int] = []
         mask: list[int] = []
         span_ends: list[int] = []  # length after each bot's <|im_end|>: the legal truncation points
+        overflow = False
         for (role, _), content in zip(turns, content_ids):
+            if content is None:  # longer than seq_length on its own: nothing from here on can fit
+                overflow = True
+                break
             supervised = 1 if role == "bot" else 0
             if ids:
                 ids += self.newline
@@ -61,7 +74,7 @@ class ChatMLRenderer:
             mask += [supervised] * (len(content) + 1)
             if supervised:
                 span_ends.append(len(ids))
-        if self.seq_length is None or len(ids) <= self.seq_length:
+        if self.seq_length is None or (len(ids) <= self.seq_length and not overflow):
             return Rendered(ids, mask, OK)
         fitting = [end for end in span_ends if end <= self.seq_length]
         if self.overlong == "drop" or not fitting:

@@ -4,12 +4,14 @@ Outputs under ``out_dir`` (the grader's layout plus per-program results):
     metrics_{model}/metrics_{task}_{model}.json   {"<task>": {"pass@1": x}, "config": {...}}
     metrics_{model}/results_{task}_{model}.jsonl  one line per problem: index, verdict, reason, seconds
     metrics_{model}/summary_{model}.json          pass@1 and verdict counts per task
-A task whose metrics file has its ``.done`` marker is skipped on reruns.
+A task whose metrics file has a ``.done`` marker certifying these generations (same file content,
+same limit) is skipped on reruns; one certifying other generations is re-scored, saying so.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections import Counter
@@ -21,8 +23,10 @@ from mft_hpc.evaluate.batch import run_jobs
 from mft_hpc.evaluate.generations import generations_path, load_generations
 from mft_hpc.evaluate.languages import job_spec
 from mft_hpc.evaluate.runtime import Runtime, make_runtime
-from mft_hpc.rundir import atomic_open, atomic_write_json, is_done, mark_done
+from mft_hpc.rundir import atomic_open, atomic_write_json, done_info, done_problem, has_marker, is_done, mark_done
 from mft_hpc.tasks.registry import check_task, load_problems
+
+log = logging.getLogger(__name__)
 
 VERDICTS = ("pass", "fail", "compile_error", "timeout", "oom", "error")
 
@@ -72,10 +76,39 @@ def prepare_jobs(generations_dir, model, tasks, benchmarks_dir, limit: int | Non
     return jobs
 
 
+def check_out_dir(out_dir) -> None:
+    """``out_dir`` (and its metrics folder) must be folders or creatable: checked before scoring anything."""
+    for path in (Path(out_dir), *Path(out_dir).parents):
+        if path.exists() and not path.is_dir():
+            raise UserError(f"{out_dir}: {path} exists and is not a directory (evaluation writes a folder there)")
+
+
+def scored_problem(out_dir, task: str, model: str, generations_dir, limit: int | None) -> str | None:
+    """Why the task's finished metrics (if any) cannot be reused for these generations; None: reusable."""
+    path = metrics_path(out_dir, task, model)
+    problem = done_problem(path, {"generations": generations_path(generations_dir, task, model)})
+    if problem is None and done_info(path).get("limit", limit) != limit:
+        problem = f"scored with limit {done_info(path).get('limit')}, now {limit}"
+    return problem
+
+
 def evaluate_tasks(generations_dir, model, tasks, benchmarks_dir, out_dir, eval_cfg=None,
-                   runtime: Runtime | None = None, progress=None, limit: int | None = None) -> dict[str, float]:
-    """Evaluate ``tasks`` in one sandbox batch; returns pass@1 per task (finished tasks are read back)."""
-    todo = [t for t in tasks if not is_done(metrics_path(out_dir, t, model))]
+                   runtime: Runtime | None = None, progress=None, limit: int | None = None,
+                   notice=None) -> dict[str, float]:
+    """Evaluate ``tasks`` in one sandbox batch; returns pass@1 per task (finished tasks are read back).
+
+    ``notice`` (a callable taking one line) hears which finished tasks are re-scored and why
+    (their generations changed since, or the limit differs); default: the log.
+    """
+    check_out_dir(out_dir)
+    notice = notice or log.warning
+    todo = []
+    for task in tasks:
+        problem = scored_problem(out_dir, task, model, generations_dir, limit)
+        if problem is not None:
+            if has_marker(metrics_path(out_dir, task, model)):
+                notice(f"re-scoring {task}: {metrics_path(out_dir, task, model)} {problem}")
+            todo.append(task)
     scores = {t: _read_score(out_dir, t, model) for t in tasks if t not in todo}
     if todo:
         jobs = prepare_jobs(generations_dir, model, todo, benchmarks_dir, limit)
@@ -127,7 +160,8 @@ def _write_task(out_dir, model, task, task_jobs, results, runtime, workers, wall
               "batch_wall_seconds": round(wall, 1), "limit": limit}
     path = metrics_path(out_dir, task, model)
     atomic_write_json(path, {task: {"pass@1": score}, "config": config}, indent=2)
-    mark_done(path, {"passed": passed, "total": len(rows)})
+    mark_done(path, {"passed": passed, "total": len(rows), "limit": limit},
+              inputs={"generations": generations_path(generations_dir, task, model)})
     return score
 
 

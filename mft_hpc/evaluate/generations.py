@@ -14,7 +14,7 @@ def generations_path(generations_dir: str | Path, task: str, model: str) -> Path
 
 
 def load_generations(path: Path, expected: int) -> list[str]:
-    """The first candidate of each problem (pass@1, n_samples = 1)."""
+    """The one candidate of each problem (pass@1, greedy: n_samples = 1)."""
     if not path.is_file():
         raise UserError(f"{path}: generations file not found")
     try:
@@ -33,6 +33,9 @@ def load_generations(path: Path, expected: int) -> list[str]:
             raise UserError(f"{path}: entry {index} is an empty list (every problem needs one candidate)")
         if not all(isinstance(text, str) for text in entry):
             raise UserError(f"{path}: entry {index} holds a non-string candidate")
+        if len(entry) > 1:  # scoring the first silently would report pass@1 of a sample we did not choose
+            raise UserError(f"{path}: entry {index} must be a list holding exactly one string (greedy, 1 sample), "
+                            f"got {len(entry)} candidates")
         firsts.append(entry[0])
     return firsts
 

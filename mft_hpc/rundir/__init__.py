@@ -1,15 +1,7 @@
 """Run directory layout and the atomic-write/`.done` conventions every stage uses."""
 
-from mft_hpc.rundir.atomic import (
-    atomic_open,
-    atomic_write_bytes,
-    atomic_write_json,
-    atomic_write_text,
-    clear_done,
-    done_marker,
-    is_done,
-    mark_done,
-)
+from mft_hpc.rundir.atomic import atomic_open, atomic_write_bytes, atomic_write_json, atomic_write_text
+from mft_hpc.rundir.done import clear_done, done_info, done_marker, done_problem, has_marker, is_done, mark_done
 from mft_hpc.rundir.layout import STAGES, RunDir
 
 __all__ = [
@@ -20,7 +12,10 @@ __all__ = [
     "atomic_write_json",
     "atomic_write_text",
     "clear_done",
+    "done_info",
     "done_marker",
+    "done_problem",
+    "has_marker",
     "is_done",
     "mark_done",
 ]

@@ -1,9 +1,8 @@
-"""Atomic file writes and `.done` markers: a partial file never looks finished.
+"""Atomic file writes: a partial file never looks finished (`.done` markers: mft_hpc.rundir.done).
 
 Every stage writes through these helpers: data goes to a temporary file in the same
 directory, is fsync'ed, then renamed over the target (rename is atomic on POSIX), and the
-directory is fsync'ed so the rename survives a crash. A step is finished only when its
-`.done` marker exists; reruns skip work whose marker is present.
+directory is fsync'ed so the rename survives a crash.
 """
 
 from __future__ import annotations
@@ -14,9 +13,6 @@ import os
 import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterator
-
-DONE_SUFFIX = ".done"
-
 
 def _fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
@@ -62,23 +58,3 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 def atomic_write_json(path: str | os.PathLike, obj: Any, **dump_kwargs: Any) -> None:
     with atomic_open(path, "w") as handle:
         json.dump(obj, handle, **dump_kwargs)
-
-
-def done_marker(path: str | os.PathLike) -> Path:
-    """The marker that says ``path`` (a file or directory) is complete: ``<path>.done``."""
-    p = Path(path)
-    return p.with_name(p.name + DONE_SUFFIX)
-
-
-def is_done(path: str | os.PathLike) -> bool:
-    return done_marker(path).exists()
-
-
-def mark_done(path: str | os.PathLike, info: dict | None = None) -> None:
-    """Write the `.done` marker last, atomically; ``info`` (e.g. counts, timings) is kept in it."""
-    atomic_write_json(done_marker(path), info or {})
-
-
-def clear_done(path: str | os.PathLike) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        done_marker(path).unlink()

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from mft_hpc.config.schema import Config
-from mft_hpc.rundir import atomic_write_json, is_done, mark_done
+from mft_hpc.rundir import atomic_write_json, done_info, is_done, mark_done
 from mft_hpc.train.checkpoint import ADAPTER_DIR, Checkpoints
 from mft_hpc.train.merge import merge_adapter
 from mft_hpc.train.metrics import plot_loss_curve
@@ -152,5 +152,5 @@ def train_member(config: Config, member_dir: str | os.PathLike, *,
         _train(config, member_dir, on_step, preemption)
     if _global_rank() == 0:
         merge_adapter(config, out / ADAPTER_DIR, merged)
-        atomic_write_json(out / "result.json", json.loads((out / "adapter.done").read_text()))
+        atomic_write_json(out / "result.json", done_info(out / ADAPTER_DIR))
     return merged

@@ -20,7 +20,7 @@ def _tokenizer_text(model_dir: Path) -> str | None:
     return "\n".join(texts) if texts else None
 
 
-def _model_problems(config: Config) -> list[tuple[tuple, str]]:
+def model_problems(config: Config) -> list[tuple[tuple, str]]:
     model_dir = Path(config.model.path)
     if not model_dir.is_dir():
         return [(("model", "path"), f"model directory does not exist: {model_dir}")]
@@ -54,7 +54,7 @@ def _model_problems(config: Config) -> list[tuple[tuple, str]]:
     return problems
 
 
-def _train_problems(config: Config) -> list[tuple[tuple, str]]:
+def train_problems(config: Config) -> list[tuple[tuple, str]]:
     train = config.train
     problems = []
     if train.peft == "qlora" and train.zero_stage == 3:
@@ -103,7 +103,7 @@ def validate_train_config(config: Config, source: str | Path | None = None) -> N
     """Raise ConfigError (one ``file:line: key: reason`` per problem) if training cannot run."""
     if not config.train.enabled:
         return
-    problems = _model_problems(config) + _train_problems(config)
+    problems = model_problems(config) + train_problems(config)
     if not problems:
         return
     from mft_hpc.config.yaml_lines import format_problem, key_lines
