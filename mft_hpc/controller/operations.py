@@ -104,9 +104,7 @@ def start_run(loaded: LoadedConfig, executor: str | None = None, dry_run: bool =
         _require_extras(members)
     root = Path(written.run.root) / written.run.name
     if not dry_run:  # what can refuse the run is checked before a model is imported
-        if (root / "run.json").exists():
-            raise UserError(f"{root} already exists: continue it with `mft-hpc resume {root}`, "
-                            "or choose another run.name")
+        _check_new_root(root)
         if written.cluster.executor == "slurm":
             check_site(members, loaded.source)
     members, written = resolve_models(members, written, dry_run)
@@ -121,13 +119,40 @@ def start_run(loaded: LoadedConfig, executor: str | None = None, dry_run: bool =
             dag = DagSubmitter(plan, store, _submitter(plan, dry_run=log_))
             submitted = dag.submit_slurm(set(all_keys(plan)))
         return Outcome(submitted, {}, dry_run="\n".join(filter(None, [log_.render(), dag.render_sandbox_commands()])))
+    plan = _create(loaded, members, written, root)
+    with StateStore(plan.run.state_db, run=plan.name) as store:
+        todo = {key for key in all_keys(plan) if not plan.is_done(*key)}
+        submitted = _submit(plan, store, todo, {}, _submitter(plan))
+    return Outcome(submitted, {})
+
+
+def _check_new_root(root: Path) -> None:
+    if (root / "run.json").exists():
+        raise UserError(f"{root} already exists: continue it with `mft-hpc resume {root}`, "
+                        "or choose another run.name")
+    for path in (root, *root.parents):
+        if path.exists() and not path.is_dir():
+            raise UserError(f"{root}: {path} is a file, not a directory: choose another run.root or run.name")
+
+
+def _create(loaded: LoadedConfig, members: list, written, root: Path) -> RunPlan:
     plan = build_plan(RunDir.create(root), members, loaded.is_sweep)
     write_run(plan, written, loaded.is_sweep)
     with StateStore(plan.run.state_db, run=plan.name) as store:
         store.add_elements(element_specs(plan))
-        todo = {key for key in all_keys(plan) if not plan.is_done(*key)}
-        submitted = _submit(plan, store, todo, {}, _submitter(plan))
-    return Outcome(submitted, {})
+    return plan
+
+
+def create_run(loaded: LoadedConfig, executor: str | None = None) -> RunPlan:
+    """The run directory of a validated config with every element planned, nothing submitted."""
+    members, written = _prepared(loaded, executor)
+    validate_members(loaded, members)
+    root = Path(written.run.root) / written.run.name
+    _check_new_root(root)
+    if written.cluster.executor == "slurm":
+        check_site(members, loaded.source)
+    members, written = resolve_models(members, written)
+    return _create(loaded, members, written, root)
 
 
 def _open(root: str | Path, lock_wait_s: float = 300.0, to_submit: bool = False) -> tuple[RunPlan, StateStore]:
@@ -141,7 +166,16 @@ def _open(root: str | Path, lock_wait_s: float = 300.0, to_submit: bool = False)
     if to_submit:
         for member in plan.members:
             ensure_imported(member.config)
-    return plan, StateStore(plan.run.state_db, run=plan.name, lock_wait_s=lock_wait_s)
+    # a caller that will not wait (the dashboard) only tries briefly
+    store = StateStore(plan.run.state_db, run=plan.name, lock_wait_s=lock_wait_s,
+                       timeout_s=2.0 if lock_wait_s >= 2.0 else 0.5)
+    try:
+        if not store.elements():  # an empty or foreign file: running on would lose the run's history
+            raise store.unreadable("it records no element of this run")
+    except BaseException:
+        store.close()
+        raise
+    return plan, store
 
 
 def refresh_run(root: str | Path, poller: StatusPoller | None = None, lock_wait_s: float = 300.0):
@@ -193,7 +227,7 @@ def resume(root: str | Path, rebuild_state: bool = False, announce=None) -> Outc
                              flying)
         redo = _stale(plan, todo)
         for key, why in sorted(redo.items()) if announce else ():
-            announce(f"redo {'/'.join(map(str, key))}: {why}")
+            announce(f"redo {'/'.join(str(part) for part in key if part != '')}: {why}")
         submitted = _submit(plan, store, todo, flying, _submitter(plan)) if todo else {}
     return Outcome(submitted, {}, redo=redo)
 

@@ -213,6 +213,8 @@ def repair(root: str | Path, poller=None) -> RepairReport:
     try:
         read_run_meta(run)
     except UserError:
+        if not _member_order(run):  # say so before moving anything
+            raise UserError(f"{run.root}: no members/<name>/config.yaml: nothing to rebuild run.json from") from None
         if run_file(run).exists():
             report.moved.append(_aside(run_file(run), stamp))
         rebuild_run_file(run)

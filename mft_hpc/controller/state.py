@@ -283,6 +283,8 @@ class StateStore:
 
     def _create_schema(self) -> None:
         columns = self._table_columns()
+        if "process_start" in columns:  # current schema: opening writes nothing (no lock taken)
+            return
         if columns and "run" in columns:
             self._migrate_v1()
         # executescript commits on its own; the statements are idempotent (IF NOT EXISTS).

@@ -163,7 +163,9 @@ def failures_table(view: RunView, plain: bool) -> Table | None:
 
 def render(view: RunView, plain: bool = False) -> RenderableType:
     header = Text(f"run {view.name}  ({view.root})", style="" if plain else "bold")
-    if not view.has_state_store:
+    if view.state_problem:
+        header += Text("\nstate.sqlite unreadable: states inferred from output files")
+    elif not view.has_state_store:
         header += Text("\nno state.sqlite yet: states inferred from output files")
     report_line = cost_summary_line(view.root)
     if report_line:
