@@ -229,6 +229,7 @@ class StateStore:
                 self._retrying(self._create_schema)
                 self._conn.execute("PRAGMA foreign_keys = ON")
                 self._columns = self._table_columns()
+                self._identity = self._file_identity()
         except BaseException:
             self._conn.close()
             raise
@@ -277,6 +278,20 @@ class StateStore:
                                   f"(up to {max(0.0, deadline - now):.0f} s more)")
                     said_at = now
                 time.sleep(0.2)
+
+    def _file_identity(self) -> tuple[int, int] | None:
+        try:
+            stat = self.path.stat()
+        except OSError:
+            return None
+        return stat.st_dev, stat.st_ino
+
+    def check_same_file(self) -> None:
+        """A writer's file must still be the one at ``path``: writes to a replaced or deleted store
+        would go nowhere anyone reads."""
+        if self._file_identity() != self._identity:
+            raise StateUnreadable(f"{self.path}: replaced or deleted while this command was writing it; "
+                                  f"`mft-hpc repair {self.path.parent}` rebuilds it from the run directory")
 
     def _table_columns(self) -> set[str]:
         return {row["name"] for row in self._conn.execute("PRAGMA table_info(elements)")}
@@ -545,6 +560,7 @@ class _Transaction:
     def __enter__(self) -> None:
         if self._store.read_only:
             raise RuntimeError(f"{self._store.path} was opened read-only")
+        self._store.check_same_file()
         self._store._retrying(lambda: self._store._conn.execute("BEGIN IMMEDIATE"))
 
     def __exit__(self, exc_type, exc, _tb) -> None:

@@ -1,0 +1,216 @@
+"""Faults of a real local run (the tiny model generating sharded tasks): SIGKILL mid-generation,
+state.sqlite broken at four points of a run, and a copy of a run resumed somewhere else."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from robustness_helpers import corrupt, run_cli, tree_snapshot
+
+from mft_hpc.controller.state import COMPLETED, FAILED, PLANNED, StateStore
+from mft_hpc.generate.rawfile import raw_path
+from mft_hpc.rundir import is_done
+
+pytestmark = pytest.mark.slow
+
+TASKS = ["mbpp", "humanevalsynthesize-python"]
+SHARDS = {(task, shard) for task in TASKS for shard in (0, 1)}
+
+
+def write_config(folder: Path, tiny_model_dir: Path, benchmarks_dir: Path, name: str) -> Path:
+    config = {
+        "run": {"name": name, "root": str(folder / "runs")},
+        "cluster": {"executor": "local", "time": 10},
+        "model": {"path": str(tiny_model_dir)},
+        "train": {"enabled": False},
+        # 4 shards of 2 problems; one local job generates them one after another (the model loads per shard)
+        "generate": {"benchmarks": str(benchmarks_dir), "limit": 4, "shard_size": 2, "tasks": TASKS,
+                     "backend": "exact", "dtype": "float32", "max_new_tokens": 8},
+        "evaluate": {"enabled": False},
+        "submission": {"enabled": False},
+    }
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def raw_shard(root: Path, task: str, shard: int) -> Path:
+    return raw_path(root / "members" / "main" / "generate", task, shard)
+
+
+def start_run(config: Path, cwd: Path) -> subprocess.Popen:
+    """`mft-hpc run` in its own session, so a SIGKILL of the group takes the run and its local job."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "mft_hpc", "run", str(config)], cwd=cwd, env=env,
+                            start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(condition, timeout_s: float, what: str) -> None:
+    end = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def kill_mid_generation(config: Path, root: Path) -> None:
+    """Start the run, SIGKILL it (the controller and its job) as soon as the first shard is finished."""
+    run = start_run(config, config.parent)
+    try:
+        wait_for(lambda: any(is_done(raw_shard(root, t, k)) for t, k in SHARDS) or run.poll() is not None, 300,
+                 "the first finished shard")
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+        out, err = run.communicate()
+    assert run.returncode == -signal.SIGKILL, f"the run ended on its own ({run.returncode}): {out}\n{err}"
+    finished = {key for key in SHARDS if is_done(raw_shard(root, *key))}
+    assert 0 < len(finished) < len(SHARDS), f"killed too late to leave work: {finished}"
+
+
+def element_states(root: Path) -> dict[str, tuple]:
+    """What `repair` must restore: each element's state, attempts, latest job and its log."""
+    with StateStore.open_reader(root / "state.sqlite") as store:
+        return {e.label: (e.state, e.attempts, e.slurm_job_id, e.log_path) for e in store.elements()}
+
+
+def errors(root: Path) -> dict[str, str | None]:
+    with StateStore.open_reader(root / "state.sqlite") as store:
+        return {e.label: e.last_error for e in store.elements()}
+
+
+def finished_files(root: Path) -> dict[str, tuple]:
+    """Every certified output (and its marker) with its inode and mtime: regenerating one changes them."""
+    files = {}
+    for marker in root.rglob("*.done"):
+        for path in (marker, marker.with_suffix("")):
+            stat = path.stat()
+            files[str(path)] = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+    return files
+
+
+def test_sigkill_mid_generation_status_resume_and_a_copy_resumed_elsewhere(tmp_path, tiny_model_dir,
+                                                                            benchmarks_dir, capsys, monkeypatch):
+    config = write_config(tmp_path, tiny_model_dir, benchmarks_dir, "killed")
+    root = tmp_path / "runs" / "killed"
+    kill_mid_generation(config, root)
+    finished = {key for key in SHARDS if is_done(raw_shard(root, *key))}
+    before = finished_files(root)
+
+    # one refresh (one `status`) says what happened: the job's process is gone
+    monkeypatch.chdir(tmp_path)
+    result = run_cli(["status", str(root), "--plain"], capsys)
+    assert result.code == 0 and "Traceback" not in result.err, result
+    states, why = element_states(root), errors(root)
+    for task, shard in SHARDS:
+        label = f"generate/main/{task}/{shard}"
+        if (task, shard) in finished:
+            assert states[label][0] == COMPLETED, states
+        else:
+            assert states[label][0] == FAILED and why[label].startswith("process gone (pid "), (states, why)
+    assert states["collect/_run/0"][0] == PLANNED
+
+    # a copy under another name and path, resumed from elsewhere, writes only inside the copy
+    copy = tmp_path / "elsewhere" / "renamed"
+    shutil.copytree(root, copy, symlinks=True)
+    original = tree_snapshot(tmp_path / "runs")
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    result = run_cli(["resume", str(copy)], capsys)
+    assert result.code == 0, result
+    assert tree_snapshot(tmp_path / "runs") == original
+    assert sorted(os.listdir(tmp_path / "cwd")) == []
+    copied = element_states(copy)
+    assert {state for state, *_ in copied.values()} == {COMPLETED}, copied
+    for _, _, _, log_path in copied.values():
+        assert log_path is None or Path(log_path).is_relative_to(copy), log_path
+    shown = run_cli(["logs", str(copy), "collect/_run"], capsys)
+    assert shown.code == 0 and "Traceback" not in shown.out + shown.err
+
+    # the original resumes too, regenerating nothing that was finished
+    monkeypatch.chdir(tmp_path)
+    result = run_cli(["resume", str(root)], capsys)
+    assert result.code == 0, result
+    submitted = {(m.group(1), int(m.group(2))) for m in re.finditer(r"^submitted generate +main +(\S+) shard (\d+) ",
+                                                                    result.out, re.MULTILINE)}
+    assert submitted == SHARDS - finished, result.out
+    after = finished_files(root)
+    assert {path: after[path] for path in before} == before  # same inode, mtime and size: not redone
+    assert {state for state, *_ in element_states(root).values()} == {COMPLETED}
+    assert is_done(root / "collect" / "leaderboard.json")
+
+
+def repaired(root: Path, capsys) -> dict[str, tuple]:
+    result = run_cli(["repair", str(root)], capsys)
+    assert result.code == 0 and "rebuilt state.sqlite" in result.out, result
+    assert list(root.glob("state.sqlite.broken-*")), "the broken file was not kept"
+    return element_states(root)
+
+
+def break_store(root: Path, how: str) -> None:
+    for old in root.glob("state.sqlite.broken-*"):  # keep one generation of evidence per point
+        old.unlink()
+    corrupt(root / "state.sqlite", how)
+
+
+def test_repair_restores_the_true_state_at_four_points(tmp_path, tiny_model_dir, benchmarks_dir, capsys,
+                                                       monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+    # 1. under a live controller: state.sqlite replaced by garbage mid-generation
+    config = write_config(tmp_path, tiny_model_dir, benchmarks_dir, "live")
+    live = tmp_path / "runs" / "live"
+    run = start_run(config, tmp_path)
+    wait_for(lambda: any(is_done(raw_shard(live, t, k)) for t, k in SHARDS), 300, "the first finished shard")
+    garbage = live / "garbage"
+    garbage.write_bytes(b"not a database\n" * 100)
+    os.replace(garbage, live / "state.sqlite")
+    status = run_cli(["status", str(live), "--plain"], capsys)
+    assert status.code == 0 and "state store unreadable" in status.err, status
+    out, err = run.communicate(timeout=300)
+    # the controller notices at its next write (SQLite refuses writes to a replaced file): one line, exit 2
+    assert run.returncode == 2, (out, err)
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("mft-hpc: error: "), err
+    truth = repaired(live, capsys)
+    assert {label: state for label, (state, *_) in truth.items()} == {
+        **{f"generate/main/{t}/{k}": COMPLETED for t, k in SHARDS}, "collect/_run/0": PLANNED}
+    assert all(attempts == 1 for label, (_, attempts, *_) in truth.items() if label.startswith("generate"))
+
+    # 2. after a SIGKILL mid-generation (the truth: what one refresh says)
+    config = write_config(tmp_path, tiny_model_dir, benchmarks_dir, "faults")
+    root = tmp_path / "runs" / "faults"
+    kill_mid_generation(config, root)
+    assert run_cli(["status", str(root), "--plain"], capsys).code == 0
+    truth = element_states(root)
+    assert FAILED in {state for state, *_ in truth.values()}
+    break_store(root, "truncate")
+    assert repaired(root, capsys) == truth
+
+    # 3. after the run was resumed to completion (attempts: 1 for what finished first, 2 for the rest)
+    assert run_cli(["resume", str(root)], capsys).code == 0
+    truth = element_states(root)
+    assert {state for state, *_ in truth.values()} == {COMPLETED}
+    assert sorted(attempts for _, attempts, *_ in truth.values()).count(2) >= 1
+    break_store(root, "garbage")
+    assert repaired(root, capsys) == truth
+
+    # 4. after an output went stale (the leaderboard truncated by hand), with run.json broken as well
+    leaderboard = root / "collect" / "leaderboard.json"
+    leaderboard.write_text(leaderboard.read_text()[:5])
+    assert run_cli(["status", str(root), "--plain"], capsys).code == 0
+    truth = element_states(root)
+    assert truth["collect/_run/0"][0] == FAILED
+    break_store(root, "empty")
+    (root / "run.json").write_text("{}")
+    assert repaired(root, capsys) == truth
+    assert json.loads((root / "run.json").read_text())["members"] == ["main"]
