@@ -38,6 +38,8 @@ def register(verbs: argparse._SubParsersAction) -> None:
     resume.add_argument("run", metavar="RUN", help="run directory (runs/<name>)")
     resume.add_argument("--rebuild-state", action="store_true",
                         help="first rebuild state.sqlite from the run directory (as `mft-hpc repair`)")
+    resume.add_argument("--verify", action="store_true",
+                        help="re-hash every finished output against its .done marker (default: size + mtime)")
     resume.set_defaults(func=_resume)
 
     retry = verbs.add_parser("retry", help="re-submit failed elements only (capped attempts)")
@@ -93,7 +95,7 @@ def _run(args: argparse.Namespace) -> int:
 def _resume(args: argparse.Namespace) -> int:
     from mft_hpc.controller.operations import resume
 
-    _print_outcome(resume(args.run, rebuild_state=args.rebuild_state, announce=print))
+    _print_outcome(resume(args.run, rebuild_state=args.rebuild_state, announce=print, verify=args.verify))
     return 0
 
 

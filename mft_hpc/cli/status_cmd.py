@@ -23,6 +23,8 @@ def register(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--interval", type=positive_float, default=2.0, metavar="S",
                         help="refresh interval (default 2 s)")
     parser.add_argument("--plain", action="store_true", help="plain text even on a terminal")
+    parser.add_argument("--verify", action="store_true",
+                        help="re-hash every finished output against its .done marker (default: size + mtime)")
     parser.set_defaults(func=_run)
 
 
@@ -38,7 +40,7 @@ def _warner():
     return warn
 
 
-def _scheduler_refresher(run, warn):
+def _scheduler_refresher(run, warn, verify: bool = False):
     """Refresh state.sqlite from `.done` markers and Slurm, backing off (2 s → 60 s) while nothing changes.
 
     A refresh never blocks the dashboard: a store locked by another command is left for the next
@@ -52,11 +54,12 @@ def _scheduler_refresher(run, warn):
     next_at = 0.0
 
     def tick() -> None:
-        nonlocal next_at
+        nonlocal next_at, verify
         if (run / "run.json").exists() and time.monotonic() >= next_at:
             next_at = time.monotonic() + poller.next_delay_s
             try:
-                refresh_run(run, poller, lock_wait_s=0.0)
+                refresh_run(run, poller, lock_wait_s=0.0, verify=verify)
+                verify = False  # hashing everything once is what was asked; later refreshes stay cheap
             except StateBusy:
                 warn(f"{run / 'state.sqlite'}: another mft-hpc command is writing it; showing the last recorded state")
             except UserError as err:
@@ -75,7 +78,7 @@ def _read(run, warn):
 def _run(args: argparse.Namespace) -> int:
     run = resolve_run_dir(args.run)
     warn = _warner()
-    tick = _scheduler_refresher(run, warn)
+    tick = _scheduler_refresher(run, warn, args.verify)
     tick()
     if args.plain or not sys.stdout.isatty():
         if args.watch:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,11 +156,15 @@ def create_run(loaded: LoadedConfig, executor: str | None = None) -> RunPlan:
     return _create(loaded, members, written, root)
 
 
-def _open(root: str | Path, lock_wait_s: float = 300.0, to_submit: bool = False) -> tuple[RunPlan, StateStore]:
-    """The run's plan and state; ``to_submit``: also re-import a Qwen-1 model whose cached copy has gone."""
+def _open(root: str | Path, lock_wait_s: float = 300.0, to_submit: bool = False,
+          verify: bool = False) -> tuple[RunPlan, StateStore]:
+    """The run's plan and state; ``to_submit``: also re-import a Qwen-1 model whose cached copy has gone;
+    ``verify``: the plan re-hashes certified outputs."""
     from mft_hpc.model.resolve import ensure_imported
 
     plan = load_run(root)
+    if verify:
+        plan = dataclasses.replace(plan, verify=True)
     if not plan.run.state_db.is_file():
         raise UserError(f"{plan.run.state_db}: missing; `mft-hpc repair {plan.run.root}` rebuilds it "
                         "from the run directory (or `mft-hpc resume --rebuild-state`)")
@@ -178,8 +183,9 @@ def _open(root: str | Path, lock_wait_s: float = 300.0, to_submit: bool = False)
     return plan, store
 
 
-def refresh_run(root: str | Path, poller: StatusPoller | None = None, lock_wait_s: float = 300.0):
-    plan, store = _open(root, lock_wait_s)
+def refresh_run(root: str | Path, poller: StatusPoller | None = None, lock_wait_s: float = 300.0,
+                verify: bool = False):
+    plan, store = _open(root, lock_wait_s, verify=verify)
     with store:
         return refresh(plan, store, poller, use_scheduler=executor_of(plan) == "slurm")
 
@@ -210,16 +216,17 @@ def _with_collect(plan: RunPlan, todo: set[Key], flying: dict[Key, str]) -> set[
     return todo
 
 
-def resume(root: str | Path, rebuild_state: bool = False, announce=None) -> Outcome:
+def resume(root: str | Path, rebuild_state: bool = False, announce=None, verify: bool = False) -> Outcome:
     """Re-submit every element whose output is not `.done` and that is not queued or running.
 
-    ``announce`` (a callable taking one line) hears about stale outputs before anything is redone.
+    ``announce`` (a callable taking one line) hears about stale outputs before anything is redone;
+    ``verify`` re-hashes every certified output (default: size + mtime, hashing only what moved).
     """
     if rebuild_state:
         from mft_hpc.controller.repair import repair
 
         repair(root)
-    plan, store = _open(root, to_submit=True)
+    plan, store = _open(root, to_submit=True, verify=verify)
     with store:
         elements = refresh(plan, store, use_scheduler=executor_of(plan) == "slurm")
         flying = _flying(plan, elements)

@@ -112,16 +112,16 @@ class MemberPlan:
             return self.metrics_file(task)
         raise ValueError(stage)
 
-    def done_problem(self, stage: str, task: str = "", shard: int | None = None) -> str | None:
+    def done_problem(self, stage: str, task: str = "", shard: int | None = None, deep: bool = False) -> str | None:
         """Why the element is not finished (None when it is): its `.done` marker must still match its
-        output, and an evaluation's the generations it scored. A shard is done when its raw file
-        is, or when the whole task is (its generations file)."""
+        output, and an evaluation's the generations it scored (``deep``: every certified file
+        re-hashed). A shard is done when its raw file is, or when the whole task is (its generations file)."""
         if stage == "train" and not self.config.train.enabled:
             return None
-        if shard is not None and done_problem(self.generation_file(task)) is None:
+        if shard is not None and done_problem(self.generation_file(task), deep=deep) is None:
             return None
         inputs = {"generations": self.generation_file(task)} if stage == "evaluate" else None
-        return done_problem(self.output_of(stage, task, shard), inputs)
+        return done_problem(self.output_of(stage, task, shard), inputs, deep=deep)
 
     def is_done(self, stage: str, task: str = "", shard: int | None = None) -> bool:
         return self.done_problem(stage, task, shard) is None
@@ -131,6 +131,7 @@ class MemberPlan:
 class RunPlan:
     run: RunDir
     members: list[MemberPlan]
+    verify: bool = False  # re-hash every certified output instead of trusting size + mtime
 
     @property
     def name(self) -> str:
@@ -151,8 +152,8 @@ class RunPlan:
 
     def done_problem(self, stage: str, member: str, task: str = "", shard: int | None = None) -> str | None:
         if stage == "collect":
-            return done_problem(self.leaderboard)
-        return self.member(member).done_problem(stage, task, shard)
+            return done_problem(self.leaderboard, deep=self.verify)
+        return self.member(member).done_problem(stage, task, shard, deep=self.verify)
 
     def is_done(self, stage: str, member: str, task: str = "", shard: int | None = None) -> bool:
         return self.done_problem(stage, member, task, shard) is None

@@ -103,7 +103,7 @@ def _file_problem(path: Path, facts: dict, what: str, deep: bool) -> str | None:
     if not path.is_file():
         return f"{what} is not a file ({path.name})"
     if stat.st_size != facts.get("size"):
-        return f"{what} changed: {stat.st_size} bytes, certified {facts.get('size')} ({path.name})"
+        return f"{what} changed: {stat.st_size} bytes, certified {facts.get('size')} bytes ({path.name})"
     if deep or stat.st_mtime_ns != facts.get("mtime_ns"):
         if sha256_of(path) != facts.get("sha256"):
             return f"{what} changed since certified: content differs ({path.name})"
@@ -119,7 +119,7 @@ def _dir_problem(path: Path, files: dict, deep: bool) -> str | None:
         except OSError:
             return f"output incomplete: {rel} missing ({path.name})"
         if actual != size:
-            return f"output changed: {rel} is {actual} bytes, certified {size} ({path.name})"
+            return f"output changed: {rel} is {actual} bytes, certified {size} bytes ({path.name})"
     return None
 
 

@@ -123,6 +123,20 @@ def finished_then(ctx: Ctx, damage: str) -> str:
     elif damage == "same-size":
         text = path.read_text()
         path.write_text(text.replace("return 1", "return 2"))
+    elif damage == "same-size-and-mtime":  # only a hash can tell
+        stat = path.stat()
+        path.write_text(path.read_text().replace("return 1", "return 2"))
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    return str(root)
+
+
+def stale_leaderboard(ctx: Ctx) -> str:
+    """A finished run (generation, then collect, for real) whose leaderboard was truncated by hand."""
+    root = make_run(ctx)
+    finish_generation(root)
+    assert run_cli_quiet(["resume", str(root)]) == 0
+    board = root / "collect" / "leaderboard.json"
+    board.write_text(board.read_text()[:7])
     return str(root)
 
 
@@ -270,6 +284,16 @@ CASES = [
          r"failed", stream="out", check=state_is("generate/main/mbpp/0", FAILED, "output changed")),
     Case("status-done-output-rewritten-same-size", lambda c: ["status", finished_then(c, "same-size"), "--plain"], 0,
          r"failed", stream="out", check=state_is("generate/main/mbpp/0", FAILED, "content differs")),
+    Case("status-verify-hashes-what-size-and-mtime-miss",
+         lambda c: ["status", finished_then(c, "same-size-and-mtime"), "--plain", "--verify"], 0, r"failed",
+         stream="out", check=state_is("generate/main/mbpp/0", FAILED, "content differs")),
+    Case("status-without-verify-trusts-size-and-mtime",
+         lambda c: ["status", finished_then(c, "same-size-and-mtime"), "--plain"], 0, r"generate", stream="out",
+         check=state_is("generate/main/mbpp/0", COMPLETED)),
+    Case("issue13-resume-redoes-what-a-stale-done-certified",
+         lambda c: ["resume", stale_leaderboard(c)], 0,
+         r"^redo collect/_run: output changed: \d+ bytes, certified \d+ bytes \(leaderboard\.json\)$", stream="out",
+         markers_may_change=True, check=lambda c, r: "submitted collect" in r.out or pytest.fail(r.out)),
     Case("issue13-status-dead-local-job", lambda c: ["status", dead_local_job(c), "--plain"], 0,
          r"process gone \(pid \d+\)", stream="out", check=state_is("generate/main/mbpp/0", FAILED, "process gone")),
     Case("status-live-local-job-stays-pending", lambda c: ["status", live_local_job(c), "--plain"], 0,
