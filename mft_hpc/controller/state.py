@@ -520,7 +520,7 @@ class StateStore:
 
     def _one(self, where: str, value) -> Element | None:
         found = self._select(f"WHERE {where}", (value,))
-        return found[-1] if found else None
+        return found[0] if found else None
 
     def members(self) -> list[str]:
         return sorted({e.member for e in self.elements()})

@@ -201,7 +201,7 @@ class DagSubmitter:
         try:
             job.result()
         except Exception as exc:  # the job's own exception: recorded, the run goes on where it can
-            error = last_line(str(exc)) or type(exc).__name__
+            error = _exception_line(exc)
             log.error("%s failed: %s", keys[0][0], error)
         ids = self._ids()
         changes = []
@@ -236,6 +236,16 @@ class DagSubmitter:
         if COLLECT_KEY in todo:
             self._wait([COLLECT_KEY], self.submitter.submit(collect_run, str(self.plan.run.root),
                                                             name=f"{self.plan.name}-collect", stage="collect"))
+
+
+def _exception_line(exc: Exception) -> str:
+    """The line that says what went wrong: submitit wraps a job's traceback between dashed lines and
+    ends with where the logs are, so the last line of its message is a path."""
+    lines = str(exc).splitlines()
+    fences = [i for i, line in enumerate(lines) if line.strip() and set(line.strip()) == {"-"}]
+    if len(fences) >= 2:
+        return last_line("\n".join(lines[fences[0] + 1:fences[1]])) or type(exc).__name__
+    return last_line(str(exc)) or type(exc).__name__
 
 
 def _sandbox_command(member: MemberPlan) -> str:

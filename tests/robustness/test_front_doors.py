@@ -140,6 +140,20 @@ def stale_leaderboard(ctx: Ctx) -> str:
     return str(root)
 
 
+def unscorable_run(ctx: Ctx) -> str:
+    """Generation finished, but its file cannot be scored (1 entry for 2 problems): evaluation fails."""
+    root = make_run(ctx, evaluate={"enabled": True, "runtime": "host", "unsafe_host": True})
+    finish_generation(root, entries=1)
+    return str(root)
+
+
+def collect_not_finished(ctx: Ctx, result) -> None:
+    found = states(ctx.path("runs/r"))
+    assert found["evaluate/main/mbpp/0"][0] == FAILED, found
+    assert found["collect/_run/0"][0] == FAILED and "leaderboard incomplete" in found["collect/_run/0"][1], found
+    assert not ctx.path("runs/r/collect/leaderboard.json.done").exists()
+
+
 def locked_run(ctx: Ctx, seconds: float, stale: bool) -> str:
     root = make_run(ctx)
     if stale:  # the refresh has something to write: the collect output went stale
@@ -294,6 +308,8 @@ CASES = [
          lambda c: ["resume", stale_leaderboard(c)], 0,
          r"^redo collect/_run: output changed: \d+ bytes, certified \d+ bytes \(leaderboard\.json\)$", stream="out",
          markers_may_change=True, check=lambda c, r: "submitted collect" in r.out or pytest.fail(r.out)),
+    Case("issue13-collect-with-missing-scores-is-not-completed", lambda c: ["resume", unscorable_run(c)], 0,
+         r"^submitted collect", stream="out", check=collect_not_finished),
     Case("issue13-status-dead-local-job", lambda c: ["status", dead_local_job(c), "--plain"], 0,
          r"process gone \(pid \d+\)", stream="out", check=state_is("generate/main/mbpp/0", FAILED, "process gone")),
     Case("status-live-local-job-stays-pending", lambda c: ["status", live_local_job(c), "--plain"], 0,
