@@ -5,58 +5,44 @@ from __future__ import annotations
 import yaml
 
 
-def key_lines(text: str) -> dict[tuple, int]:
-    """Return {(key, subkey, ...): 1-based line} for every mapping key and sequence item."""
-    lines: dict[tuple, int] = {}
+def _nodes(text: str):
+    """(key path, node, parent node) for every mapping key and sequence item of the document."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError:
-        return lines
+        return
 
-    def walk(node: yaml.Node, path: tuple) -> None:
+    def walk(node: yaml.Node, path: tuple):
         if isinstance(node, yaml.MappingNode):
             for key_node, value_node in node.value:
-                sub = path + (key_node.value,)
-                lines[sub] = key_node.start_mark.line + 1
-                walk(value_node, sub)
+                yield path + (key_node.value,), key_node, node
+                yield from walk(value_node, path + (key_node.value,))
         elif isinstance(node, yaml.SequenceNode):
             for index, item in enumerate(node.value):
-                sub = path + (index,)
-                lines[sub] = item.start_mark.line + 1
-                walk(item, sub)
+                yield path + (index,), item, node
+                yield from walk(item, path + (index,))
 
     if root is not None:
-        walk(root, ())
-    return lines
+        yield from walk(root, ())
+
+
+def key_lines(text: str) -> dict[tuple, int]:
+    """Return {(key, subkey, ...): 1-based line} for every mapping key and sequence item."""
+    return {path: node.start_mark.line + 1 for path, node, _ in _nodes(text)}
 
 
 def duplicate_keys(text: str) -> list[tuple[tuple, int, int]]:
     """Every key given twice in one mapping: (key path, line, line of the first) -- YAML loaders keep
     the last silently, so a config would run with a value its author did not see."""
-    found: list[tuple[tuple, int, int]] = []
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return found
-
-    def walk(node: yaml.Node, path: tuple) -> None:
-        if isinstance(node, yaml.MappingNode):
-            first: dict = {}
-            for key_node, value_node in node.value:
-                key = key_node.value
-                sub = path + (key,)
-                if key != "<<" and isinstance(key_node, yaml.ScalarNode):
-                    if key in first:
-                        found.append((sub, key_node.start_mark.line + 1, first[key]))
-                    else:
-                        first[key] = key_node.start_mark.line + 1
-                walk(value_node, sub)
-        elif isinstance(node, yaml.SequenceNode):
-            for index, item in enumerate(node.value):
-                walk(item, path + (index,))
-
-    if root is not None:
-        walk(root, ())
+    first: dict[tuple, int] = {}
+    found = []
+    for path, node, parent in _nodes(text):
+        if isinstance(parent, yaml.MappingNode) and isinstance(node, yaml.ScalarNode) and node.value != "<<":
+            line, seen = node.start_mark.line + 1, (id(parent), node.value)
+            if seen in first:
+                found.append((path, line, first[seen]))
+            else:
+                first[seen] = line
     return found
 
 
