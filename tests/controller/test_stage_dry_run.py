@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def site_config(tmp_path, tiny_model_dir):
-    """``configs/<name>`` with its site paths pointed at local stand-ins (the tiny model, empty data dirs)."""
+    """``configs/<name>`` with its site paths pointed at local stand-ins (the tiny model, one-line data sets)."""
 
     def make(name: str) -> Path:
         data = yaml.safe_load((REPO / "configs" / name).read_text())
@@ -24,6 +24,8 @@ def site_config(tmp_path, tiny_model_dir):
         data["data"]["paths"] = [str(tmp_path / f"data{i}") for i in range(len(data["data"]["paths"]))]
         for path in data["data"]["paths"] + [str(tmp_path / "benchmarks")]:
             Path(path).mkdir(exist_ok=True)
+        for path in data["data"]["paths"]:  # run validates every data line before submitting
+            (Path(path) / "train.jsonl").write_text('{"prompt": "p", "answer": "a"}\n')
         data["generate"]["benchmarks"] = str(tmp_path / "benchmarks")
         data["run"]["root"] = str(tmp_path / "runs")
         out = tmp_path / name
