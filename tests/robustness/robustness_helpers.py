@@ -30,6 +30,7 @@ class Ctx:
     model: Path
     bench: Path
     finalizers: list = field(default_factory=list)
+    started: float = 0.0  # monotonic time the case began (for cases that must not wait)
 
     def path(self, rel: str) -> Path:
         return self.tmp / rel
