@@ -12,7 +12,6 @@ The evidence, in order of trust:
 
 from __future__ import annotations
 
-import logging
 import os
 import pickle
 import time
@@ -28,8 +27,6 @@ from mft_hpc.controller.state import (COMPLETED, FAILED, FAILED_STATES, PENDING,
 from mft_hpc.controller.submit import COLLECT_KEY, all_keys, element_specs, store_key
 from mft_hpc.errors import UserError
 from mft_hpc.rundir import RunDir, atomic_write_json
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ step before submitit requeues it (``preemption.PreemptionGuard``).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket

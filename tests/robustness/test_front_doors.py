@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ import pytest
 from robustness_helpers import (Case, Ctx, assert_case, checkpoint, copy_run, corrupt, finish_generation,
                                 hold_write_lock, make_run, record_attempt, run_in, states, write_chat_data)
 
-from mft_hpc.controller.state import COMPLETED, FAILED, LocalProcess
+from mft_hpc.controller.state import COMPLETED, FAILED
 
 GEN_DIR = "runs/r/members/main/generate/generations_r"
 
