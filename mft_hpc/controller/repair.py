@@ -98,9 +98,7 @@ def _keys_of(plan, call) -> list[Key]:
     keys: list[Key] = []
     if name == "TrainElement":
         keys = [("train", Path(args[1]).name, "")]
-    elif name == "generate_element":  # (model_dir, task, out_dir, gen_cfg, shard, ...)
-        keys = [("generate", _member_of(args[2]), args[1]) + (() if args[4] is None else (args[4],))]
-    elif name == "generate_tasks":    # (model_dir, [task | (task, shard)], out_dir, ...)
+    elif name in ("generate_element", "generate_tasks"):  # (model_dir, [task | (task, shard)], out_dir, ...)
         member = _member_of(args[2])
         for item in args[1]:
             task, shard = (item, None) if isinstance(item, str) else tuple(item)
