@@ -51,12 +51,17 @@ def validate_members(loaded: LoadedConfig, members: list | None = None, check_pa
 
 
 def _require_extras(members: list) -> None:
-    """Training and generation run in this Python environment (locally or through submitit on a node)."""
+    """Training and generation run in this Python environment (locally, or through submitit on a node)
+    unless the stage names another one (``cluster.stages.<stage>.python``)."""
+    from mft_hpc.config.stages import resolve_stage
     from mft_hpc.extras import require_extras
 
-    if any(config.train.enabled for _, config in members):
+    def here(stage: str) -> bool:
+        return all(resolve_stage(config.cluster, stage).python is None for _, config in members)
+
+    if any(config.train.enabled for _, config in members) and here("train"):
         require_extras("training", "train")
-    elif any(config.generate.enabled for _, config in members):
+    if any(config.generate.enabled for _, config in members) and here("generate"):
         require_extras("generation", "generate")
 
 
