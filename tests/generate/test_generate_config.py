@@ -68,7 +68,7 @@ def test_vllm_backend_without_vllm_is_one_clear_error_before_anything_is_submitt
 def test_vllm_tensor_parallel_beyond_the_generation_elements_gpus(tmp_path):
     path = tmp_path / "run.yaml"
     path.write_text(f"run: {{name: x}}\nmodel: {{path: {tmp_path}}}\ncluster: {{gpus_per_node: 4}}\ngenerate:\n"
-                    "  backend: vllm\n  vllm: {tensor_parallel_size: 2}\n")
+                    "  backend: vllm\n  vllm: {tensor_parallel_size: 2}\ntrain: {enabled: false}\n")
     proc = subprocess.run([sys.executable, "-m", "mft_hpc", "config", "check", str(path), "--no-path-check"],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
