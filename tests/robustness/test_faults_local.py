@@ -24,7 +24,9 @@ from mft_hpc.rundir import is_done
 pytestmark = pytest.mark.slow
 
 TASKS = ["mbpp", "humanevalsynthesize-python"]
-SHARDS = {(task, shard) for task in TASKS for shard in (0, 1)}
+# a two-member sweep: the local controller generates member 8 in one job, then member 12 in another
+FIRST, SECOND = "maxnewtokens8", "maxnewtokens12"
+SHARDS = {(member, task, shard) for member in (FIRST, SECOND) for task in TASKS for shard in (0, 1)}
 
 
 def write_config(folder: Path, tiny_model_dir: Path, benchmarks_dir: Path, name: str) -> Path:
@@ -33,19 +35,23 @@ def write_config(folder: Path, tiny_model_dir: Path, benchmarks_dir: Path, name:
         "cluster": {"executor": "local", "time": 10},
         "model": {"path": str(tiny_model_dir)},
         "train": {"enabled": False},
-        # 4 shards of 2 problems; one local job generates them one after another (the model loads per shard)
         "generate": {"benchmarks": str(benchmarks_dir), "limit": 4, "shard_size": 2, "tasks": TASKS,
                      "backend": "exact", "dtype": "float32", "max_new_tokens": 8},
         "evaluate": {"enabled": False},
         "submission": {"enabled": False},
+        "sweep": {"generate.max_new_tokens": [8, 12]},
     }
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 
 
-def raw_shard(root: Path, task: str, shard: int) -> Path:
-    return raw_path(root / "members" / "main" / "generate", task, shard)
+def raw_shard(root: Path, member: str, task: str, shard: int) -> Path:
+    return raw_path(root / "members" / member / "generate", task, shard)
+
+
+def label(member: str, task: str, shard: int) -> str:
+    return f"generate/{member}/{task}/{shard}"
 
 
 def start_run(config: Path, cwd: Path) -> subprocess.Popen:
@@ -63,19 +69,26 @@ def wait_for(condition, timeout_s: float, what: str) -> None:
         time.sleep(0.05)
 
 
+def second_member_generating(root: Path) -> bool:
+    """The first member's shards are finished and the second member's generation job is submitted."""
+    if not all(is_done(raw_shard(root, m, t, k)) for m, t, k in SHARDS if m == FIRST):
+        return False
+    with StateStore.open_reader(root / "state.sqlite") as store:
+        return all(e.slurm_job_id for e in store.elements(stage="generate", member=SECOND))
+
+
 def kill_mid_generation(config: Path, root: Path) -> None:
-    """Start the run, SIGKILL it (the controller and its job) as soon as the first shard is finished."""
+    """Start the run, SIGKILL it (the controller and its job) while the second member generates."""
     run = start_run(config, config.parent)
     try:
-        wait_for(lambda: any(is_done(raw_shard(root, t, k)) for t, k in SHARDS) or run.poll() is not None, 300,
-                 "the first finished shard")
+        wait_for(lambda: second_member_generating(root) or run.poll() is not None, 300, "the second member's job")
     finally:
         if run.poll() is None:
             os.killpg(run.pid, signal.SIGKILL)
         out, err = run.communicate()
     assert run.returncode == -signal.SIGKILL, f"the run ended on its own ({run.returncode}): {out}\n{err}"
     finished = {key for key in SHARDS if is_done(raw_shard(root, *key))}
-    assert 0 < len(finished) < len(SHARDS), f"killed too late to leave work: {finished}"
+    assert {m for m, _, _ in finished} == {FIRST}, f"killed too late to leave work: {finished}"
 
 
 def element_states(root: Path) -> dict[str, tuple]:
@@ -132,12 +145,11 @@ def test_sigkill_mid_generation_then_status_copy_resume_and_repair(tmp_path, tin
     result = run_cli(["status", str(root), "--plain"], capsys)
     assert result.code == 0 and "Traceback" not in result.err, result
     states, why = element_states(root), errors(root)
-    for task, shard in SHARDS:
-        label = f"generate/main/{task}/{shard}"
-        if (task, shard) in finished:
-            assert states[label][0] == COMPLETED, states
+    for key in SHARDS:
+        if key in finished:
+            assert states[label(*key)][0] == COMPLETED, states
         else:
-            assert states[label][0] == FAILED and why[label].startswith("process gone (pid "), (states, why)
+            assert states[label(*key)][0] == FAILED and why[label(*key)].startswith("process gone (pid "), (states, why)
     assert states["collect/_run/0"][0] == PLANNED
 
     # repair, point "after a SIGKILL mid-generation" (on a copy: the original goes on below)
@@ -166,8 +178,8 @@ def test_sigkill_mid_generation_then_status_copy_resume_and_repair(tmp_path, tin
     monkeypatch.chdir(tmp_path)
     result = run_cli(["resume", str(root)], capsys)
     assert result.code == 0, result
-    submitted = {(m.group(1), int(m.group(2))) for m in re.finditer(r"^submitted generate +main +(\S+) shard (\d+) ",
-                                                                    result.out, re.MULTILINE)}
+    submitted = {(m.group(1), m.group(2), int(m.group(3)))
+                 for m in re.finditer(r"^submitted generate +(\S+) +(\S+) shard (\d+) ", result.out, re.MULTILINE)}
     assert submitted == SHARDS - finished, result.out
     after = finished_files(root)
     assert {path: after[path] for path in before} == before  # same inode, mtime and size: not redone
@@ -189,7 +201,7 @@ def test_sigkill_mid_generation_then_status_copy_resume_and_repair(tmp_path, tin
     break_store(root, "empty")
     (root / "run.json").write_text("{}")
     assert repaired(root, capsys) == truth
-    assert json.loads((root / "run.json").read_text())["members"] == ["main"]
+    assert json.loads((root / "run.json").read_text())["members"] == [FIRST, SECOND]
 
 
 def test_repair_after_the_store_was_replaced_under_a_live_controller(tmp_path, tiny_model_dir, benchmarks_dir,
@@ -199,7 +211,7 @@ def test_repair_after_the_store_was_replaced_under_a_live_controller(tmp_path, t
     config = write_config(tmp_path, tiny_model_dir, benchmarks_dir, "live")
     live = tmp_path / "runs" / "live"
     run = start_run(config, tmp_path)
-    wait_for(lambda: any(is_done(raw_shard(live, t, k)) for t, k in SHARDS), 300, "the first finished shard")
+    wait_for(lambda: second_member_generating(live), 300, "the second member's job")
     garbage = live / "garbage"
     garbage.write_bytes(b"not a database\n" * 100)
     os.replace(garbage, live / "state.sqlite")
@@ -211,6 +223,6 @@ def test_repair_after_the_store_was_replaced_under_a_live_controller(tmp_path, t
     assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("mft-hpc: error: "), err
     assert "replaced or deleted while this command was writing it" in err
     truth = repaired(live, capsys)
-    assert {label: state for label, (state, *_) in truth.items()} == {
-        **{f"generate/main/{t}/{k}": COMPLETED for t, k in SHARDS}, "collect/_run/0": PLANNED}
-    assert all(attempts == 1 for label, (_, attempts, *_) in truth.items() if label.startswith("generate"))
+    assert {name: state for name, (state, *_) in truth.items()} == {
+        **{label(*key): COMPLETED for key in SHARDS}, "collect/_run/0": PLANNED}
+    assert all(attempts == 1 for name, (_, attempts, *_) in truth.items() if name.startswith("generate"))
