@@ -88,7 +88,7 @@ def test_config_check_reports_an_unimportable_qwen1_path(qwen1_fixture, tmp_path
     (src / "qwen.tiktoken").unlink()
     loaded = load_config(_config(tmp_path, src))
     with pytest.raises(ConfigError, match=r"cfg\.yaml:\d+: model\.path: .*qwen1: no qwen\.tiktoken"):
-        validate_members(loaded.members, loaded.source)
+        validate_members(loaded)
 
 
 def test_rerun_reimports_a_deleted_copy_to_the_same_path(qwen1_fixture, tmp_path):
