@@ -45,3 +45,16 @@ def test_rundir_layout(tmp_path):
     assert run.stage("lr1e-4", "generate") == run.root / "members" / "lr1e-4" / "generate"
     with pytest.raises(ValueError):
         run.stage("main", "bogus")
+
+
+def test_atomic_writes_get_the_mode_open_would_give(tmp_path):
+    """Not mkstemp's 0600: a run on a shared filesystem is readable as the umask allows."""
+    from mft_hpc.rundir.atomic import atomic_write_text
+
+    old = os.umask(0o027)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+        (tmp_path / "b.txt").write_text("x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == (tmp_path / "b.txt").stat().st_mode & 0o777 == 0o640
