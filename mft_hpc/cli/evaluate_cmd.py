@@ -23,6 +23,11 @@ def register(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--workers", type=at_least(1), help="programs run in parallel (default: available CPUs)")
     parser.add_argument("--unsafe-host", action="store_true",
                         help="allow --runtime host: generated code runs WITHOUT isolation")
+    parser.add_argument("--cache-dir", help="verdict cache (share one across runs on a shared filesystem); "
+                        "default: OUT/verdict-cache")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="judge every program again instead of reusing cached verdicts (they are still recorded; "
+                             "a changed pass/fail outcome marks the problem flaky)")
     parser.set_defaults(func=_evaluate)
 
 
@@ -33,7 +38,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     check_output_dir(args.out, "--out")  # before scoring anything
     tasks = [check_task(t) for t in args.tasks] if args.tasks else discover_tasks(args.generations, args.model, TASK_NAMES)
-    cfg = SimpleNamespace(runtime=args.runtime, image=args.image, workers=args.workers, unsafe_host=args.unsafe_host)
+    cfg = SimpleNamespace(runtime=args.runtime, image=args.image, workers=args.workers, unsafe_host=args.unsafe_host,
+                          cache=not args.no_cache, cache_dir=args.cache_dir)
 
     def progress(done: int, total: int) -> None:
         if done == total or done % 50 == 0:

@@ -19,6 +19,7 @@ VERB_MODULES = (
     "mft_hpc.cli.run_cmd",
     "mft_hpc.cli.evaluate_cmd",
     "mft_hpc.cli.container_cmd",
+    "mft_hpc.cli.verdict_cache_cmd",
     "mft_hpc.cli.data_cmd",
     "mft_hpc.cli.model_cmd",
     "mft_hpc.cli.prompts_cmd",

@@ -22,7 +22,7 @@ Key = tuple  # (stage, member, task) or (stage, member, task, shard): see the mo
 
 # Keys whose values are paths: made absolute at submission, because jobs may run elsewhere.
 _PATH_KEYS = (("model", "path"), ("model", "import_cache"), ("generate", "benchmarks"), ("evaluate", "image"),
-              ("run", "root"))
+              ("evaluate", "cache_dir"), ("run", "root"))
 
 
 def resolve_paths(config: Config, base: Path | None = None) -> Config:

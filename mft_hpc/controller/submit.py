@@ -157,8 +157,11 @@ class DagSubmitter:
     def _evaluation_args(self, member: MemberPlan, tasks: list[str]) -> tuple:
         """The arguments of jobs.pipeline.evaluate_tasks for ``tasks`` of ``member``."""
         cfg = member.config
+        # every member shares the run's verdict cache unless the config names one (across runs)
+        cache_dir = cfg.evaluate.cache_dir or str(self.plan.run.verdict_cache)
+        eval_cfg = cfg.evaluate.model_copy(update={"cache_dir": cache_dir})
         return (str(member.generations_dir), member.model_name, tasks, cfg.generate.benchmarks,
-                str(member.evaluate_dir), cfg.evaluate, cfg.generate.limit, cfg.generate)
+                str(member.evaluate_dir), eval_cfg, cfg.generate.limit, cfg.generate)
 
     def _evaluation_array(self, member: MemberPlan, tasks: list[str], after: list) -> list:
         from jobs.pipeline import evaluate_tasks

@@ -2,10 +2,14 @@
 
 Outputs under ``out_dir`` (the grader's layout plus per-program results):
     metrics_{model}/metrics_{task}_{model}.json   {"<task>": {"pass@1": x}, "config": {...}}
-    metrics_{model}/results_{task}_{model}.jsonl  one line per problem: index, verdict, reason, seconds
+    metrics_{model}/results_{task}_{model}.jsonl  one line per problem: index, verdict, reason, seconds,
+                                                  cached (the verdict came from the verdict cache), flaky
     metrics_{model}/summary_{model}.json          pass@1 and verdict counts per task
 A task whose metrics file has a ``.done`` marker certifying these generations (same file content,
 same limit) is skipped on reruns; one certifying other generations is re-scored, saying so.
+Verdicts go through the verdict cache (cache.py): ``evaluate.cache_dir``, default
+``out_dir/verdict-cache`` (the controller points every member of a run at the run's own);
+``evaluate.cache: false`` judges every program again.
 """
 
 from __future__ import annotations
@@ -18,10 +22,10 @@ from collections import Counter
 from pathlib import Path
 
 from mft_hpc.errors import UserError
-from mft_hpc.evaluate.assemble import program
-from mft_hpc.evaluate.batch import run_jobs
+from mft_hpc.evaluate.cache import VerdictCache
 from mft_hpc.evaluate.generations import generations_path, load_generations
-from mft_hpc.evaluate.languages import job_spec
+from mft_hpc.evaluate.judge import judge
+from mft_hpc.evaluate.languages import program_job
 from mft_hpc.evaluate.runtime import Runtime, make_runtime
 from mft_hpc.rundir import atomic_open, atomic_write_json, done_info, done_problem, has_marker, is_done, mark_done
 from mft_hpc.tasks.registry import check_task, load_problems
@@ -29,6 +33,7 @@ from mft_hpc.tasks.registry import check_task, load_problems
 log = logging.getLogger(__name__)
 
 VERDICTS = ("pass", "fail", "compile_error", "timeout", "oom", "error")
+CACHE_DIR_NAME = "verdict-cache"
 
 
 def metrics_dir(out_dir: str | Path, model: str) -> Path:
@@ -45,6 +50,10 @@ def results_path(out_dir: str | Path, task: str, model: str) -> Path:
 
 def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)))
+
+
+def cache_from_config(eval_cfg, out_dir) -> VerdictCache:
+    return VerdictCache(getattr(eval_cfg, "cache_dir", None) or Path(out_dir) / CACHE_DIR_NAME)
 
 
 def runtime_from_config(eval_cfg) -> Runtime:
@@ -72,7 +81,7 @@ def prepare_jobs(generations_dir, model, tasks, benchmarks_dir, limit: int | Non
             problems = problems[:limit]
         gens = load_generations(generations_path(generations_dir, task, model), len(problems))
         for index, (doc, gen) in enumerate(zip(problems, gens)):
-            jobs.append(job_spec(task, index, program(task, doc, gen), len(jobs)))
+            jobs.append(program_job(task, index, doc, gen, len(jobs)))
     return jobs
 
 
@@ -122,13 +131,15 @@ def evaluate_tasks(generations_dir, model, tasks, benchmarks_dir, out_dir, eval_
             if progress:
                 progress(len(results), len(jobs))
 
+        cache = cache_from_config(eval_cfg, out_dir)
         start = time.monotonic()
-        run_jobs(runtime, jobs, workers, on_result)
+        counts = judge(runtime, jobs, workers, on_result, cache, reuse=getattr(eval_cfg, "cache", True))
         wall = time.monotonic() - start
+        cache_info = {"dir": str(cache.root), "reuse": getattr(eval_cfg, "cache", True), **counts}
         for task in todo:
             task_jobs = [j for j in jobs if j["task"] == task]
             scores[task] = _write_task(out_dir, model, task, task_jobs, results, runtime, workers, wall, limit,
-                                       generations_dir, benchmarks_dir)
+                                       generations_dir, benchmarks_dir, cache_info)
     _write_summary(out_dir, model)
     return {t: scores[t] for t in tasks}
 
@@ -141,13 +152,13 @@ def evaluate_task(generations_dir, model, task, benchmarks_dir, out_dir, eval_cf
 
 
 def _write_task(out_dir, model, task, task_jobs, results, runtime, workers, wall, limit, generations_dir,
-                benchmarks_dir) -> float:
+                benchmarks_dir, cache_info) -> float:
     rows = []
     for job in task_jobs:
         record = results[job["id"]]
         verdict = record["verdict"] if record["verdict"] in VERDICTS else "error"
         rows.append({"index": job["index"], "verdict": verdict, "reason": record.get("reason", ""),
-                     "seconds": record.get("seconds", 0.0)})
+                     "seconds": record.get("seconds", 0.0), "cached": record["cached"], "flaky": record["flaky"]})
     passed = sum(row["verdict"] == "pass" for row in rows)
     score = passed / len(rows)
     with atomic_open(results_path(out_dir, task, model)) as handle:
@@ -157,7 +168,8 @@ def _write_task(out_dir, model, task, task_jobs, results, runtime, workers, wall
               str(generations_path(generations_dir, task, model)), "benchmarks": str(benchmarks_dir),
               "metric_output_path": str(metrics_path(out_dir, task, model)), "allow_code_execution": True,
               "runtime": runtime.name, "image": runtime.image, "workers": workers,
-              "batch_wall_seconds": round(wall, 1), "limit": limit}
+              "batch_wall_seconds": round(wall, 1), "limit": limit,
+              "cache": {**cache_info, "cached_in_task": sum(row["cached"] for row in rows)}}
     path = metrics_path(out_dir, task, model)
     atomic_write_json(path, {task: {"pass@1": score}, "config": config}, indent=2)
     mark_done(path, {"passed": passed, "total": len(rows), "limit": limit},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mft_hpc.evaluate.assemble import program, reference
 from mft_hpc.tasks.registry import language_of
 
 # wall-clock seconds for running a program (the grader's timeouts)
@@ -20,3 +21,8 @@ def job_spec(task: str, index: int, source: str, job_id: int) -> dict:
     lang = job_language(task)
     return {"id": job_id, "lang": lang, "source": source, "timeout": RUN_TIMEOUT[lang],
             "compile_timeout": COMPILE_TIMEOUT.get(lang, 0.0), "task": task, "index": index}
+
+
+def program_job(task: str, index: int, doc: dict, generation: str, job_id: int) -> dict:
+    """The job judging ``generation`` for problem ``doc``; ``test`` (the test code) keys the verdict cache."""
+    return {**job_spec(task, index, program(task, doc, generation), job_id), "test": reference(task, doc)}

@@ -95,6 +95,10 @@ class Runtime:
     def toolchain(self) -> dict:
         return {}
 
+    def limits(self) -> dict:
+        """The sandbox-wide limits a verdict can depend on (part of the verdict cache key)."""
+        return {"root": os.geteuid() == 0, "toolchain": self.toolchain()}
+
     def probe(self) -> dict:
         """Run the worker's probe once; raise UserError when an isolation feature is missing."""
         if self.facts is not None:
@@ -159,6 +163,11 @@ class ApptainerRuntime(Runtime):
         scratch.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             os.chown(scratch, SANDBOX_UID, SANDBOX_UID)
+
+    def limits(self):
+        cgroups = os.geteuid() == 0 and cgroup_limits_usable()
+        return {**super().limits(), "memory_mb_per_worker": MEMORY_PER_WORKER_MB if cgroups else None,
+                "pids_per_worker": PIDS_PER_WORKER if cgroups else None}
 
     def toolchain(self):
         if os.geteuid() == 0 and not cgroup_limits_usable():

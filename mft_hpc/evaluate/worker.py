@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import faulthandler
+import hashlib
 import io
 import json
 import os
@@ -588,6 +589,30 @@ class Batch:
                 self.javac.close()
 
 
+FINGERPRINT_TOOLS = ("python3", "g++", "javac", "java", "go", "rustc", "node", "ld.gold")
+
+
+def fingerprint() -> str:
+    """What in this sandbox, besides a program, decides its verdict: the worker's own files, and
+    each toolchain binary and prebuilt-crate set by path, size and mtime (a package upgrade or a
+    rebuilt crate changes them). The host keys cached verdicts with it; stat only, no process runs."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    digest = hashlib.sha256(sys.version.encode())
+    for name in ("worker.py", "JavacServer.java"):
+        with open(os.path.join(here, name), "rb") as handle:
+            digest.update(name.encode() + b"\0" + handle.read())
+    tool = Toolchain({})
+    paths = [shutil.which(name) for name in FINGERPRINT_TOOLS]
+    deps = tool.rust_deps
+    paths += [os.path.join(deps, name) for name in sorted(os.listdir(deps))] if os.path.isdir(deps) else []
+    for path in paths + [tool.rust_externs]:
+        if path and os.path.exists(path):
+            real = os.path.realpath(path)
+            stat = os.stat(real)
+            digest.update(f"{real}:{stat.st_size}:{int(stat.st_mtime)}\n".encode())
+    return digest.hexdigest()
+
+
 def probe() -> dict:
     """Facts about the sandbox the host checks before trusting it with programs."""
     with open("/proc/net/dev") as handle:
@@ -602,7 +627,7 @@ def probe() -> dict:
     status = dict(line.split(":", 1) for line in open("/proc/self/status") if ":" in line)
     return {"uid": os.getuid(), "interfaces": interfaces, "writable_root": writable_root,
             "cap_eff": status.get("CapEff", "").strip(), "no_new_privs": status.get("NoNewPrivs", "").strip(),
-            "python": sys.version.split()[0]}
+            "python": sys.version.split()[0], "fingerprint": fingerprint()}
 
 
 def main(argv: list[str]) -> int:

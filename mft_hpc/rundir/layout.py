@@ -7,6 +7,7 @@
         members/<member>/      one per sweep member ("main" without a sweep)
             train/ generate/ evaluate/
         collect/               leaderboard, submission, report.html + report.json
+        verdict-cache/         evaluation verdicts shared by every member (unless evaluate.cache_dir)
 
 Stages only read and write files below it; the controller and dashboard only read it.
 """
@@ -57,6 +58,10 @@ class RunDir:
     @property
     def report_json(self) -> Path:
         return self.collect / "report.json"
+
+    @property
+    def verdict_cache(self) -> Path:
+        return self.root / "verdict-cache"
 
     def member(self, member: str) -> Path:
         return self.root / "members" / member

@@ -72,3 +72,13 @@ def test_dry_run_says_when_the_sandbox_cannot_start(tmp_path):
     dag, _ = dry_dag(tmp_path, EvaluateSection(image=str(tmp_path / "missing.sif")), shard_size=2)
     warnings = [line for line in dag.render_sandbox_commands().splitlines() if "WARNING" in line]
     assert len(warnings) == 2 and all("missing.sif" in w or "apptainer" in w for w in warnings)
+
+
+def test_every_member_shares_the_runs_verdict_cache_unless_configured(tmp_path):
+    dag, _ = dry_dag(tmp_path / "a", EvaluateSection(runtime="host", unsafe_host=True))
+    member = dag.plan.members[0]
+    eval_cfg = dag._evaluation_args(member, ["mbpp"])[5]
+    assert eval_cfg.cache_dir == str(dag.plan.run.verdict_cache) and eval_cfg.cache
+    shared = str(tmp_path / "shared-cache")
+    dag, _ = dry_dag(tmp_path / "b", EvaluateSection(runtime="host", unsafe_host=True, cache_dir=shared))
+    assert dag._evaluation_args(dag.plan.members[0], ["mbpp"])[5].cache_dir == shared

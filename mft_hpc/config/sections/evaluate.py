@@ -13,3 +13,7 @@ class EvaluateSection(Section):
     image: str | None = Field(None, description="built image (.sif); default: the cached build of containers/")
     workers: int | None = Field(None, ge=1, description="parallel programs; default: CPUs of the job")
     unsafe_host: bool = Field(False, description="required to run generated code with runtime: host")
+    cache: bool = Field(True, description="reuse verdicts from the verdict cache (false: judge every program "
+                        "again; verdicts are still recorded)")
+    cache_dir: str | None = Field(None, description="verdict cache shared by every member and stage pointing at it "
+                                  "(e.g. on a shared filesystem, across runs); default: <run root>/verdict-cache")
