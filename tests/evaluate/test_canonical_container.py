@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from mft_hpc.evaluate.assemble import program
-from mft_hpc.evaluate.batch import run_jobs
 from mft_hpc.evaluate.canonical import canonical_generation
 from mft_hpc.evaluate.known_broken import KNOWN_BROKEN
-from mft_hpc.evaluate.languages import job_spec
+from mft_hpc.evaluate.languages import program_job
 from mft_hpc.tasks.registry import TASK_NAMES, is_fixtests, load_problems
+
+from .conftest import judge_cold_then_warm
 
 pytestmark = [pytest.mark.container, pytest.mark.slow]
 
@@ -33,9 +33,9 @@ BROKEN_CHECKED = {
 }
 
 
-def _run(runtime, jobs):
-    results = {}
-    run_jobs(runtime, jobs, 2, lambda r: results.__setitem__(r["id"], r))
+def _run(runtime, jobs, cache_dir):
+    """Through the verdict cache, cold then warm: the same verdicts either way (conftest)."""
+    results = judge_cold_then_warm(runtime, jobs, cache_dir)
     assert sorted(results) == [job["id"] for job in jobs]
     return results
 
@@ -44,15 +44,15 @@ def test_checked_reasons_are_documented():
     assert set(BROKEN_CHECKED) <= set(KNOWN_BROKEN)
 
 
-def test_canonical_subset_and_known_broken(apptainer_runtime, benchmarks_dir):
+def test_canonical_subset_and_known_broken(apptainer_runtime, benchmarks_dir, tmp_path):
     jobs = []
     for task in TASK_NAMES:
         problems = load_problems(benchmarks_dir, task)
         picked = set(SUBSET) | {i for (t, i) in KNOWN_BROKEN if t == task}
         for index in sorted(picked):
             gen = canonical_generation(task, problems[index])
-            jobs.append(job_spec(task, index, program(task, problems[index], gen), len(jobs)))
-    results = _run(apptainer_runtime, jobs)
+            jobs.append(program_job(task, index, problems[index], gen, len(jobs)))
+    results = _run(apptainer_runtime, jobs, tmp_path)
     unexpected = []
     for job in jobs:
         key, got = (job["task"], job["index"]), results[job["id"]]
@@ -68,13 +68,13 @@ def test_canonical_subset_and_known_broken(apptainer_runtime, benchmarks_dir):
     assert not unexpected
 
 
-def test_buggy_solutions_fail(apptainer_runtime, benchmarks_dir):
+def test_buggy_solutions_fail(apptainer_runtime, benchmarks_dir, tmp_path):
     jobs = []
     for task in [t for t in TASK_NAMES if is_fixtests(t)]:
         problems = load_problems(benchmarks_dir, task)
         for index in SUBSET:
             gen = canonical_generation(task, problems[index], buggy=True)
-            jobs.append(job_spec(task, index, program(task, problems[index], gen), len(jobs)))
-    results = _run(apptainer_runtime, jobs)
+            jobs.append(program_job(task, index, problems[index], gen, len(jobs)))
+    results = _run(apptainer_runtime, jobs, tmp_path)
     passed = [(j["task"], j["index"]) for j in jobs if results[j["id"]]["verdict"] == "pass"]
     assert passed == []

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from mft_hpc.evaluate.batch import run_jobs
 from mft_hpc.evaluate.runtime import NOBODY, SANDBOX_UID
+from .conftest import judge_cold_then_warm
 from .hostile import ATTACKS, SOURCES
 
 pytestmark = [pytest.mark.container, pytest.mark.slow]
@@ -62,14 +62,15 @@ def test_hostile_programs(sandbox_runtime, tmp_path):
             sources = make(port, str(host_file), str(secret))
             for attack in attacks:
                 jobs.append({"id": len(jobs), "lang": lang, "source": sources[attack], "timeout": SHORT_TIMEOUT,
-                             "compile_timeout": 120.0})
+                             "compile_timeout": 120.0, "task": "hostile", "index": len(jobs)})
                 names.append((lang, attack))
         # a well-behaved program after them: the evaluator must go on and still pass it
         jobs.append({"id": len(jobs), "lang": "python", "source": "assert 1 + 1 == 2\n", "timeout": 10.0,
-                     "compile_timeout": 0.0})
+                     "compile_timeout": 0.0, "task": "hostile", "index": len(jobs)})
         names.append(("python", "benign"))
-        results = {}
-        run_jobs(sandbox_runtime, jobs, 2, lambda r: results.__setitem__(r["id"], r))
+        # through the verdict cache: judged once (each attack twice in the batch, deduplicated), then
+        # reused with identical verdicts without any sandbox
+        results = judge_cold_then_warm(sandbox_runtime, jobs, tmp_path / "cache")
     finally:
         secret.unlink()
         server.close()
