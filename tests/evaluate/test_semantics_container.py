@@ -38,6 +38,14 @@ CASES = [
     ("rust", "fn main(){}\n#[test]\nfn t() { assert_eq!(1, 1); }\n", "pass"),
     ("rust", "fn main(){}\n#[test]\nfn t() { assert_eq!(1, 2); }\n", "fail"),
     ("rust", "fn main(){}\n#[test]\nfn t() { let x: u8 = 255 + 1; }\n", "compile_error"),  # deny lint
+    # Rust: eight programs, so the batch compiles the groupable ones two per `rustc` (one module each)
+    ("rust", "fn main(){}\nuse super::*;\n#[test]\nfn t() {}\n", "compile_error"),   # valid in a module only
+    ("rust", "fn f() -> i32 { 1 }\n#[cfg(test)]\nmod tests {\n    use super::*;\n    #[test]\n"
+             "    fn t() { assert_eq!(f(), 1); }\n}\n", "pass"),
+    ("rust", "use rand::Rng;\nfn main(){}\n#[test]\nfn t() { assert!(rand::thread_rng().gen_range(0, 10) < 10); }\n",
+     "pass"),
+    ("rust", "fn main(){}\n#[test]\nfn t() { let s: String = 5; }\n", "compile_error"),
+    ("rust", "fn main(){}\n#[test]\nfn t() { panic!(\"no\"); }\n", "fail"),
 ]
 
 

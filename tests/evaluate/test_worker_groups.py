@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import io
 
-from mft_hpc.evaluate.worker import GO_GROUP, Batch
+from mft_hpc.evaluate.worker import GO_GROUP, RUST_GROUP, Batch, rust_groupable
 
 
-def _plan(langs: list[str], workers: int, tmp_path) -> list[tuple[str, list[int]]]:
+def _plan(langs: list[str], workers: int, tmp_path, sources=None) -> list[tuple[str, list[int]]]:
     (tmp_path / "seed").mkdir(exist_ok=True)
-    jobs = [{"id": i, "lang": lang, "source": "", "timeout": 1.0, "compile_timeout": 1.0}
+    (tmp_path / "externs.json").write_text("{}")
+    jobs = [{"id": i, "lang": lang, "source": (sources or {}).get(i, ""), "timeout": 1.0, "compile_timeout": 1.0}
             for i, lang in enumerate(langs)]
-    manifest = {"nonce": "n", "workers": workers, "jobs": jobs, "toolchain": {"gocache": str(tmp_path / "seed")}}
+    manifest = {"nonce": "n", "workers": workers, "jobs": jobs,
+                "toolchain": {"gocache": str(tmp_path / "seed"), "rust_externs": str(tmp_path / "externs.json")}}
     scratch = tmp_path / f"scratch{len(langs)}-{workers}"
     scratch.mkdir()
     batch = Batch(manifest, str(scratch), io.StringIO())
@@ -34,3 +36,22 @@ def test_few_go_programs_still_spread_over_the_cores(tmp_path):
     # a lone program (e.g. a re-run after its batch died) is built alone, exactly as the grader does
     assert _plan(["go"], 2, tmp_path) == [("run_one", [0])]
     assert _plan(["go"] * 3, 2, tmp_path) == [("run_one", [0]), ("run_one", [1]), ("run_one", [2])]
+
+
+def test_groupable_rust_programs_are_grouped_and_the_others_compiled_alone(tmp_path):
+    langs = ["rust"] * 40 + ["js"]
+    plan = _plan(langs, 2, tmp_path, sources={5: "use super::*;\n", 17: "#![no_std]\n"})
+    assert ("run_one", [5]) in plan and ("run_one", [17]) in plan and plan[-1] == ("run_one", [40])
+    groups = [ids for name, ids in plan if name == "run_rust_group"]
+    assert all(len(g) == RUST_GROUP for g in groups[:-1]) and 5 not in sum(groups, [])
+    assert sorted(sum(groups, []) + [5, 17]) == list(range(40))
+
+
+def test_rust_groupable_follows_braces_comments_and_literals():
+    assert rust_groupable("fn f() {}\n#[cfg(test)]\nmod tests {\n    use super::*;\n}\n")
+    assert rust_groupable("fn a<'a>(x: &'a str) { let c = '}'; let s = r#\"}\"#; super::g(); }")
+    assert not rust_groupable("fn f() {}\nuse super::*;\n")                 # a root has no super
+    assert not rust_groupable("fn f() { let s = \"{\"; }\nuse super::x;")
+    assert not rust_groupable("/* { */ use super::x;")
+    assert not rust_groupable("#![allow(dead_code)]\nfn f() {}")            # crate-level attributes
+    assert not rust_groupable("fn f() {")                                   # not followed: alone
