@@ -107,6 +107,7 @@ class VerdictCache:
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
+        self.write_failures = 0     # a read-only or full cache warns once, not once per verdict
 
     def path(self, digest: str) -> Path:
         return self.root / ENTRIES / digest[:2] / f"{digest}.json"
@@ -178,7 +179,10 @@ class VerdictCache:
                 self._replace(path, {**entry, "flaky": flaky, "seen": [existing.verdict, record["verdict"]]})
             return existing.flaky or flaky
         except OSError as err:
-            log.warning("%s: cannot write verdict cache entry (%s); continuing without it", path, err)
+            self.write_failures += 1
+            if self.write_failures == 1:
+                log.warning("%s: cannot write verdict cache entry (%s); continuing without storing verdicts "
+                            "(further failures are not reported)", path, err)
             return flaky
 
     def _temp(self, path: Path, entry: dict) -> Path:

@@ -105,6 +105,14 @@ def test_unreadable_entry_is_ignored_with_a_warning(tmp_path, caplog):
     assert "cannot write" in caplog.text
 
 
+def test_unwritable_cache_warns_once_and_evaluation_goes_on(tmp_path, caplog):
+    (tmp_path / "file").write_text("")
+    cache = VerdictCache(tmp_path / "file" / "cache")          # its parent is a file: nothing can be created
+    for i in range(5):
+        assert cache.put(verdict_key(_job(index=i), ENV), _record("pass")) is None
+    assert caplog.text.count("cannot write") == 1 and cache.write_failures == 5
+
+
 def _writer(root: str, worker: int, n: int, start) -> None:
     start.wait()
     cache = VerdictCache(root)
