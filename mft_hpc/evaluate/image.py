@@ -14,6 +14,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -47,12 +48,19 @@ def _content(path: Path) -> bytes:
     return b"".join(lines)
 
 
-def _digest(files: list[tuple[str, Path]]) -> str:
+def _digest(files: list[tuple[str, Path | bytes]]) -> str:
     digest = hashlib.sha256()
     for name, path in files:
         digest.update(name.encode() + b"\0")
-        digest.update(_content(path) + b"\0")
+        digest.update((path if isinstance(path, bytes) else _content(path)) + b"\0")
     return digest.hexdigest()[:16]
+
+
+def cpp_prelude() -> bytes:
+    """The grader's fixed C++ prelude, precompiled in layer 2 (the worker uses it when it matches)."""
+    from mft_hpc.evaluate.assemble import CPP_IMPORTS
+
+    return ("\n".join(CPP_IMPORTS) + "\n").encode()
 
 
 def definition_hash(containers_dir: Path = CONTAINERS_DIR) -> str:
@@ -68,7 +76,7 @@ def definition_hash(containers_dir: Path = CONTAINERS_DIR) -> str:
 def worker_hash(containers_dir: Path = CONTAINERS_DIR, worker_dir: Path = WORKER_DIR) -> str:
     """Layer 2: worker.def and the worker files (by name, so every checkout shares the build)."""
     return _digest([("worker.def", containers_dir / "worker.def"),
-                    *((name, worker_dir / name) for name in WORKER_FILES)])
+                    *((name, worker_dir / name) for name in WORKER_FILES), ("cpp_prelude.h", cpp_prelude())])
 
 
 def toolchain_image() -> Path:
@@ -114,8 +122,12 @@ def build_definition(definition: Path, out: Path, force: bool = False, build_arg
 
 def build_worker_layer(base: Path, out: Path | None = None, force: bool = False, log=print) -> Path:
     """Layer 2 over an existing toolchain image ``base``: quick, never builds the toolchains."""
-    return build_definition(WORKER_DEFINITION, Path(out) if out else default_image(), force=force,
-                            build_args={"base": str(base), "worker_dir": str(WORKER_DIR)}, log=log)
+    with tempfile.TemporaryDirectory(prefix="mft-hpc-worker-layer.") as tmp:
+        prelude = Path(tmp) / "prelude.h"
+        prelude.write_bytes(cpp_prelude())
+        return build_definition(WORKER_DEFINITION, Path(out) if out else default_image(), force=force,
+                                build_args={"base": str(base), "worker_dir": str(WORKER_DIR),
+                                            "cpp_prelude": str(prelude)}, log=log)
 
 
 def build_image(out: Path | None = None, force: bool = False, force_toolchains: bool = False, log=print) -> Path:

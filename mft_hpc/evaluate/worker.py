@@ -163,21 +163,35 @@ def run_compiled(job, workdir, tool, filename, compile_argv, run_argv, env, *, j
     return classify(step) or ("pass", "")
 
 
+# built into the image by `worker.py --prebuild` (containers/worker.def): the C++ prelude's PCH and
+# the javac server's classes, so a batch does not start with a serial compile of either
+PREBUILT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "prebuilt")
+
+
+def compile_pch(header: str) -> bool:
+    folder = os.path.dirname(header)
+    step = run_step(["g++", "-std=c++11", "-x", "c++-header", header, "-o", header + ".gch"], folder, 120.0,
+                    base_env(folder))
+    return step.rc == 0 and os.path.exists(header + ".gch")
+
+
 def build_cpp_pch(prelude: str, scratch: str) -> str | None:
     """Precompile the grader's fixed C++ prelude (using namespace std + 20 includes) once per batch.
 
     Every program starts with exactly this text; `-include` of the precompiled copy changes
     nothing (include guards make the program's own copy a no-op) but saves most of the parse.
-    Returns the header path, or None when precompiling fails (programs then compile as is).
+    Returns the header path (the image's prebuilt one when it holds this prelude), or None when
+    precompiling fails (programs then compile as is).
     """
+    prebuilt = os.path.join(PREBUILT_DIR, "prelude.h")
+    if read_head(prebuilt) == prelude + "\n" and os.path.exists(prebuilt + ".gch"):
+        return prebuilt
     folder = os.path.join(scratch, "pch")
     os.makedirs(folder, exist_ok=True)
     header = os.path.join(folder, "prelude.h")
     with open(header, "w") as handle:
         handle.write(prelude + "\n")
-    step = run_step(["g++", "-std=c++11", "-x", "c++-header", header, "-o", header + ".gch"], folder, 120.0,
-                    base_env(folder))
-    return header if step.rc == 0 and os.path.exists(header + ".gch") else None
+    return header if compile_pch(header) else None
 
 
 def run_cpp(job, workdir, tool, pch=None):
@@ -206,18 +220,24 @@ class JavacServer:
         self.next_id = 0
 
     def _start(self) -> None:
-        classes = os.path.join(self.scratch, "javac-server")
-        os.makedirs(classes, exist_ok=True)
-        step = run_step(["javac", *JAVAC_FLAGS, "-d", classes, self.SOURCE], classes, 120.0, base_env(classes),
-                        address_space=False)
-        if step.rc != 0:
-            self.broken = True
-            return
+        classes = os.path.join(PREBUILT_DIR, "javac-server")
+        if not os.path.isfile(os.path.join(classes, "JavacServer.class")):
+            classes = os.path.join(self.scratch, "javac-server")
+            if not self.compile_classes(classes, self.SOURCE):
+                self.broken = True
+                return
         self.proc = subprocess.Popen(["java", "-XX:+UseSerialGC", "-XX:-UsePerfData", "-Xmx1g", "-cp", classes,
                                       "JavacServer", str(self.threads)], cwd=classes, env=base_env(classes),
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      text=True, encoding="utf-8", bufsize=1)
         threading.Thread(target=self._read, daemon=True).start()
+
+    @staticmethod
+    def compile_classes(classes: str, source: str) -> bool:
+        os.makedirs(classes, exist_ok=True)
+        step = run_step(["javac", *JAVAC_FLAGS, "-d", classes, source], classes, 120.0, base_env(classes),
+                        address_space=False)
+        return step.rc == 0
 
     def _read(self) -> None:
         import base64
@@ -267,6 +287,9 @@ class JavacServer:
     def close(self) -> None:
         if self.proc:
             self._break()
+            # reaped, so its CPU time counts in the worker's (and the bench's) accounting
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=10)
 
 
 def run_java(job, workdir, tool, server=None):
@@ -776,10 +799,19 @@ def probe() -> dict:
             "python": sys.version.split()[0], "fingerprint": fingerprint()}
 
 
+def prebuild(folder: str) -> int:
+    """At image build: the PCH of folder/prelude.h and the javac server's classes (see PREBUILT_DIR)."""
+    ok = compile_pch(os.path.join(folder, "prelude.h"))
+    ok = JavacServer.compile_classes(os.path.join(folder, "javac-server"), JavacServer.SOURCE) and ok
+    return 0 if ok else 1
+
+
 def main(argv: list[str]) -> int:
     if "--probe" in argv:
         print(json.dumps(probe()))
         return 0
+    if "--prebuild" in argv:
+        return prebuild(argv[argv.index("--prebuild") + 1])
     scratch = argv[argv.index("--scratch") + 1] if "--scratch" in argv else os.getcwd()
     manifest = json.load(sys.stdin)
     sys.stdin.close()
