@@ -362,6 +362,7 @@ def build_go_group(jobs, group_dir, tool, gocache) -> None:
 
 RUST_GROUP = 8                 # programs per `rustc` invocation in a batch
 RUST_MODULE = "__mft_hpc_p{}"  # a program's module in a group build (its tests are run by this path)
+RUST_LINK_ATTRIBUTES = ("link_section", "no_mangle", "export_name", "linkage", "global_asm", "#[used")
 
 
 def rust_argv(tool, externs) -> list[str]:
@@ -383,7 +384,10 @@ def rust_groupable(source: str) -> bool:
     """Whether the program means the same inside a module as at a crate root: no inner attribute
     (``#![...]``: crate-level ones are only warnings in a module) and no ``super`` at its top level
     (``use super::*`` compiles in a module, not at a root). Anything the scan does not follow
-    (unbalanced braces, an unterminated literal) counts as not groupable."""
+    (unbalanced braces, an unterminated literal) counts as not groupable. Nor is a program that
+    places symbols itself (code in .init_array runs before main, for every program of a binary)."""
+    if any(word in source for word in RUST_LINK_ATTRIBUTES):
+        return False
     depth, i, n = 0, 0, len(source)
     while i < n:
         if source.startswith("//", i):

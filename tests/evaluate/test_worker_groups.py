@@ -55,3 +55,5 @@ def test_rust_groupable_follows_braces_comments_and_literals():
     assert not rust_groupable("/* { */ use super::x;")
     assert not rust_groupable("#![allow(dead_code)]\nfn f() {}")            # crate-level attributes
     assert not rust_groupable("fn f() {")                                   # not followed: alone
+    # code that runs before main would run for every program of a group's binary
+    assert not rust_groupable('#[link_section = ".init_array"]\nstatic I: extern "C" fn() = f;\nextern "C" fn f() {}')
