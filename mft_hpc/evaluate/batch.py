@@ -27,11 +27,12 @@ from mft_hpc.evaluate.runtime import Runtime, scratch_root
 KILLED_SANDBOX = "the program brought down its sandbox (killed the evaluation worker)"
 # signs that a program was starved by a neighbour rather than wrong on its own (lower case: Go and
 # Rust print "resource temporarily unavailable", C libraries "Resource temporarily unavailable";
-# a Go compiler or test binary that cannot start a thread dies with "fatal error: newosproc")
+# a Go compiler or test binary that cannot start a thread dies with "fatal error: newosproc", a JVM
+# with "Cannot create VM thread. Out of system resources.")
 RESOURCE_MARKERS = ("resource temporarily unavailable", "unexpectedly panicked", "failed to spawn", "newosproc",
                     "cannot allocate memory", "unable to create native thread", "pthread_create", "eagain",
                     "out of memory", "outofmemoryerror", "bad_alloc", "memory allocation of",
-                    "killed (memory limit)", "memoryerror")
+                    "killed (memory limit)", "memoryerror", "cannot create vm thread", "out of system resources")
 # a worker that prints nothing for this long is hung (every job has a bounded timeout)
 SILENCE_LIMIT_S = 900
 
