@@ -79,12 +79,14 @@ def member_jobs(jobs, member):
 
 
 def sweep(runtime, args, cache_root):
-    """(independent wall, sweep wall, independent CPU, sweep CPU, repeated share, verdict differences)."""
+    """(walls, CPUs, repeated share, verdict differences) of 4 independent evaluations and of the
+    sweep through one cache. Member by member, the independent evaluation then the cached one, so
+    both see the same load on a shared machine."""
     walls, cpus, verdicts = {"independent": 0.0, "sweep": 0.0}, {"independent": 0.0, "sweep": 0.0}, {}
     cache = VerdictCache(cache_root / "sweep")
     seen, total = set(), 0
-    for mode in ("independent", "sweep"):
-        for member in range(4):
+    for member in range(4):
+        for mode in ("independent", "sweep"):
             for task in args.tasks:
                 jobs = member_jobs(canonical_jobs(args.benchmarks, task, args.sweep_limit), member)
                 if mode == "sweep":
@@ -95,7 +97,8 @@ def sweep(runtime, args, cache_root):
                 cpus[mode] += cpu
                 for index, verdict in got.items():
                     verdicts.setdefault((member, task, index), {})[mode] = verdict
-            print(f"  sweep: {mode} member {member} done: {walls[mode]:.1f} s so far", flush=True)
+        print(f"  member {member}: independent {walls['independent']:.1f} s, through the cache {walls['sweep']:.1f} s "
+              f"so far (load {os.getloadavg()[0]:.1f})", flush=True)
     diffs = [(key, v) for key, v in verdicts.items() if v["independent"] != v["sweep"]
              and (key[1], key[2]) not in FLAKY]
     return walls, cpus, 1 - len(seen) / total, diffs
