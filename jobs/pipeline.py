@@ -110,3 +110,12 @@ def _write_report(run_root: str) -> str | None:
     except Exception:  # noqa: BLE001 - the leaderboard and zips are already done
         logging.getLogger(__name__).exception("report not written; retry with `mft-hpc report %s`", run_root)
         return None
+
+
+def advance_waves(run_root: str, functions=None) -> dict:
+    """The advance job of a run cut in waves (mft_hpc.controller.waves): submit the next wave."""
+    _logging()
+    from mft_hpc.controller.operations import advance
+
+    outcome = advance(run_root, functions)
+    return {"submitted": len(outcome.submitted), "sbatch": outcome.sbatch_calls, "notes": outcome.notes}

@@ -53,11 +53,26 @@ def register(verbs: argparse._SubParsersAction) -> None:
     cancel.set_defaults(func=_cancel)
 
 
+PER_ELEMENT_LINES = 60  # above this many submitted elements, one line per stage instead
+
+
 def _print_outcome(outcome) -> None:
-    for key, job_id in sorted(outcome.submitted.items()):
-        stage, member, task = key[:3]
-        task += f" shard {key[3]}" if len(key) > 3 else ""  # (stage, member, task, shard): one shard of a task
-        print(f"submitted {stage:<9} {member:<20} {task:<28} {job_id}")
+    if len(outcome.submitted) > PER_ELEMENT_LINES:
+        by_stage: dict[str, list[str]] = {}
+        for key, job_id in outcome.submitted.items():
+            by_stage.setdefault(key[0], []).append(job_id)
+        for stage, ids in by_stage.items():
+            arrays = sorted({i.split("_")[0] for i in ids}, key=lambda i: (len(i), i))
+            print(f"submitted {stage:<9} {len(ids):>6} elements in {len(arrays)} job(s): {' '.join(arrays)}")
+    else:
+        for key, job_id in sorted(outcome.submitted.items()):
+            stage, member, task = key[:3]
+            task += f" shard {key[3]}" if len(key) > 3 else ""  # (stage, member, task, shard): one shard of a task
+            print(f"submitted {stage:<9} {member:<20} {task:<28} {job_id}")
+    if outcome.submitted:
+        print(f"{len(outcome.submitted)} elements, {outcome.sbatch_calls} sbatch call(s)")
+    for note in outcome.notes:
+        print(note)
     for key, why in sorted(outcome.skipped.items()):
         print(f"not retried {' '.join(map(str, key))}: {why}")
     if not outcome.submitted and not outcome.skipped:
@@ -84,7 +99,8 @@ def _run(args: argparse.Namespace) -> int:
     outcome = start_run(loaded, executor=args.executor, dry_run=args.dry_run)
     if outcome.dry_run is not None:
         print(outcome.dry_run)
-        print(f"# dry run: {len(outcome.submitted)} elements would be submitted; nothing was submitted")
+        print(f"# dry run: {len(outcome.submitted)} elements in {outcome.sbatch_calls} sbatch call(s) would be "
+              "submitted; nothing was submitted")
         return 0
     _print_outcome(outcome)
     name = loaded.config.run.name
@@ -110,5 +126,7 @@ def _cancel(args: argparse.Namespace) -> int:
     from mft_hpc.controller.operations import cancel
 
     ids = cancel(args.run)
-    print(f"cancelled {len(ids)} job(s)" + (f": {' '.join(ids)}" if ids else ""))
+    shown = ids if len(ids) <= PER_ELEMENT_LINES else sorted({i.split("_")[0] for i in ids}, key=lambda i: (len(i), i))
+    print(f"cancelled {len(ids)} job(s)" + (f": {' '.join(shown)}" if ids else "")
+          + (" (arrays)" if shown is not ids else ""))
     return 0

@@ -209,4 +209,6 @@ def load_config(path: str | os.PathLike, check_paths: bool = True,
 
 def dump_config(config: Config) -> str:
     """The resolved config as YAML (written to the run directory's config.yaml)."""
-    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    # the C emitter when libyaml is there (same text, ~10x faster: a sweep writes one per member)
+    return yaml.dump(config.model_dump(mode="json"), Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
+                     sort_keys=False)

@@ -60,19 +60,28 @@ def _data_problems(config: Config) -> list[tuple[tuple, str]]:
     return problems
 
 
-def member_problems(config: Config, check_paths: bool = True) -> list[tuple[tuple, str]]:
-    """(key path, reason) for one member's config."""
+def member_problems(config: Config, check_paths: bool = True, seen: dict | None = None) -> list[tuple[tuple, str]]:
+    """(key path, reason) for one member's config. ``seen``: shared by a sweep's members, so that a
+    model directory and the training data are read once, not once per member."""
     from mft_hpc.train.validate import model_problems, train_problems
 
+    seen = {} if seen is None else seen
+
+    def once(key: tuple, check) -> list[tuple[tuple, str]]:
+        if key not in seen:
+            seen[key] = check(config)
+        return seen[key]
+
+    model = ("model", config.model.path, config.model.trust_remote_code)
     problems: list[tuple[tuple, str]] = []
     if check_paths:
-        problems += _model_dir_problems(config)
+        problems += once(("model dir",) + model, _model_dir_problems)
     if config.train.enabled:
         if check_paths and not problems:
-            problems += model_problems(config)
+            problems += once(model, model_problems)
         problems += train_problems(config)
         if check_paths and config.data.paths:
-            problems += _data_problems(config)
+            problems += once(("data", tuple(config.data.paths), config.data.skip_invalid), _data_problems)
     return problems
 
 
@@ -81,8 +90,9 @@ def preflight(loaded: LoadedConfig, members: list[tuple[str, Config]] | None = N
     """Raise ConfigError listing every problem of ``members`` (default: the loaded ones)."""
     members = members if members is not None else loaded.members
     by_problem: dict[tuple, list[str]] = {}
+    seen: dict = {}
     for name, config in members:
-        for loc, message in member_problems(config, check_paths):
+        for loc, message in member_problems(config, check_paths, seen):
             by_problem.setdefault((loc, message), []).append(name)
     source = loaded.source
     try:

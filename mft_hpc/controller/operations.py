@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mft_hpc.config import LoadedConfig
 from mft_hpc.controller.plan import RunPlan, build_plan, resolve_paths
 from mft_hpc.controller.refresh import in_flight, raised_in_our_code, refresh
 from mft_hpc.controller.runfile import executor_of, load_run, write_run
-from mft_hpc.controller.state import CANCELLED, FAILED_STATES, StateChange, StateStore
-from mft_hpc.controller.submit import (COLLECT_MEMBER, DagSubmitter, Key, all_keys, collects, descendants,
-                                      element_specs)
+from mft_hpc.controller.state import CANCELLED, FAILED_STATES, PLANNED, StateChange, StateStore, last_line
+from mft_hpc.controller.submit import (COLLECT_MEMBER, DagSubmitter, Key, StageFunctions, all_keys, collects,
+                                      descendants, element_specs)
+from mft_hpc.controller.waves import RETRY_DELAY, cut_wave, read_waves, write_waves
 from mft_hpc.errors import UserError
 from mft_hpc.rundir import RunDir, clear_done, has_marker
-from mft_hpc.slurm import DryRunLog, SlurmCommands, StatusPoller, Submitter
+from mft_hpc.slurm import DryRunLog, SlurmCommands, StatusPoller, Submitter, after_any
+from mft_hpc.slurm.dependency import FINISHED_STATES
+from mft_hpc.slurm.job_states import master_id
+from mft_hpc.slurm.limits import read_site_limits
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +33,8 @@ class Outcome:
     skipped: dict[Key, str]      # element -> why it was not (re)submitted
     dry_run: str | None = None   # the scripts a dry run would have submitted
     redo: dict[Key, str] = field(default_factory=dict)  # element with a stale `.done` -> why it is redone
+    sbatch_calls: int = 0        # submissions made (a dry run: scripts it would submit)
+    notes: list[str] = field(default_factory=list)  # e.g. how the run is cut into waves
 
 
 def _prepared(loaded: LoadedConfig, executor: str | None) -> tuple[list, object]:
@@ -83,15 +89,82 @@ def _submitter(plan: RunPlan, dry_run: DryRunLog | None = None, commands: SlurmC
 
 
 def _submit(plan: RunPlan, store: StateStore, todo: set[Key], in_flight_ids: dict[Key, str],
-            submitter: Submitter) -> dict[Key, str]:
+            submitter: Submitter, functions: StageFunctions | None = None) -> tuple[DagSubmitter, list[str]]:
+    """Submit ``todo`` (on Slurm: as much as the site's limits let queue now, the rest in waves);
+    returns the submission (``.submitted``: key -> job id) and notes on how it was cut."""
     if ("collect", COLLECT_MEMBER, "") in todo:
         clear_done(plan.leaderboard)  # it predates the results being (re)made: never let it look finished
-    dag = DagSubmitter(plan, store, submitter, in_flight=in_flight_ids)
+    dag = DagSubmitter(plan, store, submitter, in_flight=in_flight_ids, functions=functions)
     if submitter.dry_run is None and executor_of(plan) == "local":
         dag.run_local(todo)
-    else:
-        dag.submit_slurm(todo)
-    return dag.submitted
+        return dag, []
+    limits = read_site_limits(submitter.commands)
+    recorded = read_waves(store).get("max_submit_jobs")
+    if limits.max_submit_jobs is None and recorded:  # e.g. an advance job on a node that cannot reach slurmdbd
+        limits = replace(limits, max_submit_jobs=recorded)
+    cut = cut_wave(plan, todo, limits)
+    notes = [cut.note] if cut.note else []
+    if submitter.dry_run is not None and not cut.later:
+        notes.append(f"{len(todo)} jobs fit the site's limits at once ({limits.describe()}; room for "
+                     f"{limits.free()[0]} now)")
+    later = set(cut.later)
+    if cut.now:
+        try:
+            dag.submit_slurm(cut.now)
+        except Exception as err:  # noqa: BLE001 - only a limit's refusal is handled, anything else re-raised
+            if not refused_by_limit(err) or not dag.submitted:
+                raise
+            later |= set(cut.now) - set(dag.submitted)  # the rest waits for the next wave
+            notes.append(f"Slurm refused a submission ({last_line(str(err))}): the rest goes in the next wave")
+    waves = read_waves(store)
+    if later:
+        from jobs.pipeline import advance_waves
+
+        masters = sorted({master_id(i) for i in dag.submitted.values()})
+        extra = {**submitter.resources("collect").extra, "begin": RETRY_DELAY}
+        job = submitter.submit(advance_waves, str(plan.run.root), functions, name=f"{plan.name}-waves",
+                               stage="collect", after=[after_any(masters)] if masters else [],
+                               overrides=None if masters else {"extra": extra})
+        wave = waves.get("wave", 0) + (1 if dag.submitted else 0)
+        write_waves(store, wave=wave, advance_job=job.job_id, note=cut.note or waves.get("note", ""), finished=False,
+                    max_submit_jobs=limits.max_submit_jobs)
+        notes.append(f"job {job.job_id} submits the next wave " + ("once this one has left the queue" if masters
+                                                                   else "when there is room"))
+    elif waves and cut.now:
+        write_waves(store, wave=waves.get("wave", 0) + 1, advance_job=None, finished=True)
+    return dag, notes
+
+
+def refused_by_limit(err: Exception) -> bool:
+    """Whether a submission failed because a site limit refused it (then the rest waits for a wave)."""
+    text = str(err)
+    return any(word in text for word in ("MaxSubmitJob", "violates accounting/QOS policy", "MaxJobCount",
+                                         "temporarily unable to accept job"))
+
+
+def advance(root: str | Path, functions: StageFunctions | None = None) -> Outcome:
+    """The advance job's work: submit the next wave (elements never submitted yet) of a run cut in waves."""
+    plan, store = _open(root)
+    with store:
+        if read_waves(store).get("cancelled"):
+            return Outcome({}, {})
+        elements = refresh(plan, store, use_scheduler=True)
+        todo = {plan.key_of(e) for e in elements if e.attempts == 0 and e.state == PLANNED}
+        if not todo:
+            write_waves(store, advance_job=None, finished=True)
+            return Outcome({}, {})
+        submitter = _submitter(plan)
+        dag, notes = _submit(plan, store, todo, _flying(plan, elements), submitter, functions)
+    return Outcome(dag.submitted, {}, sbatch_calls=submitter.commands.calls["sbatch"], notes=notes)
+
+
+def _advance_pending(store: StateStore) -> bool:
+    """Whether the advance job of a run cut in waves is still queued or running (it will submit the rest)."""
+    job = read_waves(store).get("advance_job")
+    if not job:
+        return False
+    state = StatusPoller().refresh([job]).get(job, "")
+    return state not in FINISHED_STATES and state != "UNKNOWN"
 
 
 def resolve_models(members: list, written, dry_run: bool = False) -> tuple[list, object]:
@@ -103,7 +176,8 @@ def resolve_models(members: list, written, dry_run: bool = False) -> tuple[list,
     return members, resolve_model(written, dry_run, imported)
 
 
-def start_run(loaded: LoadedConfig, executor: str | None = None, dry_run: bool = False) -> Outcome:
+def start_run(loaded: LoadedConfig, executor: str | None = None, dry_run: bool = False,
+              functions: StageFunctions | None = None) -> Outcome:
     members, written = _prepared(loaded, executor)
     validate_members(loaded, members)
     if not dry_run:
@@ -122,14 +196,16 @@ def start_run(loaded: LoadedConfig, executor: str | None = None, dry_run: bool =
         log_ = DryRunLog()
         with StateStore(plan.run.state_db, run=plan.name) as store:
             store.add_elements(element_specs(plan))
-            dag = DagSubmitter(plan, store, _submitter(plan, dry_run=log_))
-            submitted = dag.submit_slurm(set(all_keys(plan)))
-        return Outcome(submitted, {}, dry_run="\n".join(filter(None, [log_.render(), dag.render_sandbox_commands()])))
+            dag, notes = _submit(plan, store, set(all_keys(plan)), {}, _submitter(plan, dry_run=log_), functions)
+        text = "\n".join(filter(None, [log_.render(), dag.render_sandbox_commands()] + [f"# {n}" for n in notes]))
+        return Outcome(dag.submitted, {}, dry_run=text, sbatch_calls=len(log_.scripts), notes=notes)
     plan = _create(loaded, members, written, root)
     with StateStore(plan.run.state_db, run=plan.name) as store:
-        todo = {key for key in all_keys(plan) if not plan.is_done(*key)}
-        submitted = _submit(plan, store, todo, {}, _submitter(plan))
-    return Outcome(submitted, {})
+        keys = all_keys(plan)
+        todo = set(keys) - plan.done_keys(keys)
+        submitter = _submitter(plan)
+        dag, notes = _submit(plan, store, todo, {}, submitter, functions)
+    return Outcome(dag.submitted, {}, sbatch_calls=submitter.commands.calls["sbatch"], notes=notes)
 
 
 def _check_new_root(root: Path) -> None:
@@ -180,7 +256,7 @@ def _open(root: str | Path, lock_wait_s: float = 300.0, to_submit: bool = False,
     store = StateStore(plan.run.state_db, run=plan.name, lock_wait_s=lock_wait_s,
                        timeout_s=2.0 if lock_wait_s >= 2.0 else 0.5)
     try:
-        if not store.elements():  # an empty or foreign file: running on would lose the run's history
+        if not store.counts():  # an empty or foreign file: running on would lose the run's history
             raise store.unreadable("it records no element of this run")
     except BaseException:
         store.close()
@@ -235,13 +311,18 @@ def resume(root: str | Path, rebuild_state: bool = False, announce=None, verify:
     with store:
         elements = refresh(plan, store, use_scheduler=executor_of(plan) == "slurm")
         flying = _flying(plan, elements)
-        todo = _with_collect(plan, {key for key in all_keys(plan) if not plan.is_done(*key) and key not in flying},
-                             flying)
+        keys = all_keys(plan)
+        todo = set(keys) - plan.done_keys(keys) - set(flying)
+        if _advance_pending(store):  # a run cut in waves: its advance job submits the rest
+            todo -= {plan.key_of(e) for e in elements if e.attempts == 0}
+        todo = _with_collect(plan, todo, flying)
         redo = _stale(plan, todo)
         for key, why in sorted(redo.items()) if announce else ():
             announce(f"redo {'/'.join(str(part) for part in key if part != '')}: {why}")
-        submitted = _submit(plan, store, todo, flying, _submitter(plan)) if todo else {}
-    return Outcome(submitted, {}, redo=redo)
+        submitter = _submitter(plan)
+        dag, notes = _submit(plan, store, todo, flying, submitter) if todo else (None, [])
+    return Outcome(dag.submitted if dag else {}, {}, redo=redo, sbatch_calls=submitter.commands.calls["sbatch"],
+                   notes=notes)
 
 
 def retry(root: str | Path, force: bool = False, max_attempts: int = MAX_ATTEMPTS) -> Outcome:
@@ -268,10 +349,12 @@ def retry(root: str | Path, force: bool = False, max_attempts: int = MAX_ATTEMPT
                 skipped[key] = f"raised an exception ({element.last_error}); fix it, then retry --force"
             else:
                 retry_keys.add(key)
-        todo = _with_collect(plan, {key for key in retry_keys | descendants(plan, retry_keys)
-                                    if not plan.is_done(*key) and key not in flying and key not in skipped}, flying)
-        submitted = _submit(plan, store, todo, flying, _submitter(plan)) if todo else {}
-    return Outcome(submitted, skipped)
+        candidates = retry_keys | descendants(plan, retry_keys)
+        todo = _with_collect(plan, {key for key in candidates - plan.done_keys(candidates)
+                                    if key not in flying and key not in skipped}, flying)
+        submitter = _submitter(plan)
+        dag, notes = _submit(plan, store, todo, flying, submitter) if todo else (None, [])
+    return Outcome(dag.submitted if dag else {}, skipped, sbatch_calls=submitter.commands.calls["sbatch"], notes=notes)
 
 
 def cancel(root: str | Path) -> list[str]:
@@ -281,7 +364,13 @@ def cancel(root: str | Path) -> list[str]:
         elements = refresh(plan, store, use_scheduler=executor_of(plan) == "slurm")
         flying = [e for e in elements if in_flight(e)]
         ids = sorted({e.slurm_job_id for e in flying})
+        waves = read_waves(store)
+        if waves.get("advance_job") and not waves.get("finished"):  # it would submit the next wave
+            write_waves(store, cancelled=True)
+            ids.append(waves["advance_job"])
         if ids and executor_of(plan) == "slurm":
-            SlurmCommands().cancel(ids)
+            # one id per array (its master cancels every element still queued or running): a 1,000-member
+            # sweep is 28 arguments to scancel, not 27,000
+            SlurmCommands().cancel(sorted({master_id(i) for i in ids}))
         store.update_states(StateChange(e.id, CANCELLED, "cancelled by mft-hpc cancel") for e in flying)
     return ids

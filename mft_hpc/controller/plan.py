@@ -10,13 +10,16 @@ Several generation keys may share one array element (``generate.tasks_per_elemen
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from mft_hpc.config.schema import Config
-from mft_hpc.generate.rawfile import raw_path
+from mft_hpc.generate.rawfile import raw_name
 from mft_hpc.generate.shards import n_shards, pack, task_size
 from mft_hpc.rundir import RunDir, done_problem
+from mft_hpc.rundir.done import DONE_SUFFIX
 
 Key = tuple  # (stage, member, task) or (stage, member, task, shard): see the module docstring
 
@@ -52,9 +55,27 @@ class MemberPlan:
     dir: Path
     model_name: str
 
+    # Output paths are built as strings (os.path.join) in one place: a 1,000-member sweep has 27,000
+    # of them per refresh, and pathlib costs ~10x more per path.
+    @cached_property
+    def _root(self) -> str:
+        return str(self.dir)
+
+    def output_str(self, stage: str, task: str = "", shard: int | None = None) -> str:
+        join, model = os.path.join, self.model_name
+        if stage == "train":
+            return join(self._root, "train", "merged")
+        if stage == "generate":
+            if shard is None:
+                return join(self._root, "generate", f"generations_{model}", f"generations_{task}_{model}.json")
+            return join(self._root, "generate", "raw", raw_name(task, shard))
+        if stage == "evaluate":
+            return join(self._root, "evaluate", f"metrics_{model}", f"metrics_{task}_{model}.json")
+        raise ValueError(stage)
+
     @property
     def merged_model(self) -> Path:
-        return self.dir / "train" / "merged"
+        return Path(self.output_str("train"))
 
     @property
     def model_dir(self) -> Path:
@@ -67,7 +88,7 @@ class MemberPlan:
 
     @property
     def generations_dir(self) -> Path:
-        return self.generate_dir / f"generations_{self.model_name}"
+        return Path(os.path.dirname(self.output_str("generate", "")))
 
     @property
     def evaluate_dir(self) -> Path:
@@ -81,8 +102,15 @@ class MemberPlan:
     def eval_tasks(self) -> list[str]:
         return self.tasks if self.config.evaluate.enabled else []
 
+    @cached_property
+    def _shard_counts(self) -> dict[str, int]:
+        gen = self.config.generate
+        return {task: n_shards(task_size(task, gen.limit), gen.shard_size) for task in self.tasks}
+
     def shard_count(self, task: str) -> int:
         """Generation elements of ``task``: 1 (one element, the whole task) or its number of shards."""
+        if task in self._shard_counts:
+            return self._shard_counts[task]
         gen = self.config.generate
         return n_shards(task_size(task, gen.limit), gen.shard_size)
 
@@ -98,19 +126,13 @@ class MemberPlan:
         return pack(keys, self.config.generate.tasks_per_element)
 
     def generation_file(self, task: str) -> Path:
-        return self.generations_dir / f"generations_{task}_{self.model_name}.json"
+        return Path(self.output_str("generate", task))
 
     def metrics_file(self, task: str) -> Path:
-        return self.evaluate_dir / f"metrics_{self.model_name}" / f"metrics_{task}_{self.model_name}.json"
+        return Path(self.output_str("evaluate", task))
 
     def output_of(self, stage: str, task: str = "", shard: int | None = None) -> Path:
-        if stage == "train":
-            return self.merged_model
-        if stage == "generate":
-            return self.generation_file(task) if shard is None else raw_path(self.generate_dir, task, shard)
-        if stage == "evaluate":
-            return self.metrics_file(task)
-        raise ValueError(stage)
+        return Path(self.output_str(stage, task, shard))
 
     def done_problem(self, stage: str, task: str = "", shard: int | None = None, deep: bool = False) -> str | None:
         """Why the element is not finished (None when it is): its `.done` marker must still match its
@@ -141,11 +163,12 @@ class RunPlan:
     def leaderboard(self) -> Path:
         return self.run.collect / "leaderboard.json"
 
+    @cached_property
+    def _by_name(self) -> dict[str, MemberPlan]:
+        return {member.name: member for member in self.members}
+
     def member(self, name: str) -> MemberPlan:
-        for member in self.members:
-            if member.name == name:
-                return member
-        raise KeyError(name)
+        return self._by_name[name]
 
     def output_of(self, stage: str, member: str, task: str = "", shard: int | None = None) -> Path:
         return self.leaderboard if stage == "collect" else self.member(member).output_of(stage, task, shard)
@@ -157,6 +180,50 @@ class RunPlan:
 
     def is_done(self, stage: str, member: str, task: str = "", shard: int | None = None) -> bool:
         return self.done_problem(stage, member, task, shard) is None
+
+    @cached_property
+    def _markers(self) -> dict[Key, tuple[str, ...]]:
+        return {}
+
+    def _markers_of(self, key: Key) -> tuple[str, ...]:
+        """The `.done` markers any of which makes ``key`` done (a shard: its raw file or the whole task)."""
+        markers = self._markers.get(key)
+        if markers is None:
+            stage, member, task = key[:3]
+            if stage == "collect":
+                paths = [str(self.leaderboard)]
+            else:
+                plan = self.member(member)
+                paths = [plan.output_str(stage, task, key[3] if len(key) > 3 else None)]
+                if len(key) > 3:
+                    paths.append(plan.output_str("generate", task))
+            markers = self._markers[key] = tuple(path + DONE_SUFFIX for path in paths)
+        return markers
+
+    def marked_keys(self, keys) -> set[Key]:
+        """Which of ``keys`` have a `.done` marker at all (whether it still certifies its output is
+        ``done_problem``'s to say), listing each output folder once instead of a stat per key."""
+        listings: dict[str, set[str]] = {}
+        done = set()
+        for key in keys:
+            if key[0] == "train" and not self.member(key[1]).config.train.enabled:
+                done.add(key)
+                continue
+            for marker in self._markers_of(key):
+                folder, name = os.path.split(marker)
+                if folder not in listings:
+                    try:
+                        listings[folder] = set(os.listdir(folder))
+                    except OSError:
+                        listings[folder] = set()
+                if name in listings[folder]:
+                    done.add(key)
+                    break
+        return done
+
+    def done_keys(self, keys) -> set[Key]:
+        """Which of ``keys`` are done: their marker exists and certifies their output."""
+        return {key for key in self.marked_keys(keys) if self.done_problem(*key) is None}
 
     def key_of(self, element) -> Key:
         """The key of a state-store element (its ``element`` column is the shard of a sharded task)."""

@@ -1,7 +1,8 @@
 """The status engine: bring state.sqlite up to date from `.done` markers and the scheduler.
 
 One batched `squeue` (+ one `sacct` for ids that left the queue) per refresh for all of a run's
-in-flight jobs (mft_hpc.slurm.StatusPoller). Output markers are trusted over the scheduler: an
+in-flight jobs (mft_hpc.slurm.StatusPoller); which `.done` markers exist is found by listing each
+output folder once, and only those are checked: a refresh is linear in the run's elements. Output markers are trusted over the scheduler: an
 element whose output is `.done` (and still matches it) is completed whatever Slurm says; a
 completed element whose output went missing or changed is failed, with the reason. An id Slurm no
 longer knows keeps its last state instead of crashing the refresh. Local-executor elements whose
@@ -48,20 +49,22 @@ def in_flight(element: Element) -> bool:
 def refresh(plan: RunPlan, store: StateStore, poller: StatusPoller | None = None,
             use_scheduler: bool = True) -> list[Element]:
     elements = store.elements()
-    flying = [e for e in elements if in_flight(e)]
+    flying = {e.id for e in elements if in_flight(e)}
     slurm_states = {}
     if use_scheduler and flying:
-        slurm_states = (poller or StatusPoller()).refresh({e.slurm_job_id for e in flying})
+        slurm_states = (poller or StatusPoller()).refresh({e.slurm_job_id for e in elements if e.id in flying})
+    keys = [plan.key_of(e) for e in elements]
+    marked = plan.marked_keys(keys)  # a marker exists: only those can be done (then it is checked)
     changes = []
-    for element in elements:
-        problem = plan.done_problem(*plan.key_of(element))
+    for element, key in zip(elements, keys):
+        problem = plan.done_problem(*key) if key in marked or element.state == COMPLETED else "not done"
         if problem is None:
             if element.state != COMPLETED:
                 changes.append(StateChange(element.id, COMPLETED))
             continue
-        if element in flying and process_gone(element):
+        if element.id in flying and process_gone(element):
             changes.append(StateChange(element.id, FAILED, f"process gone (pid {element.slurm_job_id})"))
-        elif element in flying:
+        elif element.id in flying:
             ours = from_slurm_state(slurm_states.get(element.slurm_job_id, ""))
             if ours == COMPLETED:  # the scheduler says done, but the output is not: the stage failed
                 changes.append(StateChange(element.id, FAILED,

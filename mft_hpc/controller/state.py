@@ -11,6 +11,7 @@ work at once; a corrupt file is reported in one line (``mft-hpc repair`` rebuild
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import sys
 import time
@@ -57,6 +58,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """ + _ELEMENTS_TABLE + """
 CREATE INDEX IF NOT EXISTS elements_by_slurm_id ON elements (slurm_job_id);
+CREATE INDEX IF NOT EXISTS elements_by_state ON elements (state);
 CREATE TABLE IF NOT EXISTS attempts (
     element_id    INTEGER NOT NULL REFERENCES elements (id) ON DELETE CASCADE,
     attempt       INTEGER NOT NULL,
@@ -226,6 +228,8 @@ class StateStore:
                     self._columns = self._table_columns()
             else:
                 self._retrying(lambda: self._conn.execute("PRAGMA journal_mode = WAL"))
+                # WAL + NORMAL: every commit atomic and the file never corrupt; a power cut may lose the last ones
+                self._conn.execute("PRAGMA synchronous = NORMAL")
                 self._retrying(self._create_schema)
                 self._conn.execute("PRAGMA foreign_keys = ON")
                 self._columns = self._table_columns()
@@ -344,10 +348,16 @@ class StateStore:
 
     # -- paths -----------------------------------------------------------------------------------
 
+    @property
+    def _prefix(self) -> str:
+        return str(self.root) + os.sep
+
     def _stored_path(self, path: str | None) -> str | None:
         """Paths inside the run directory are stored relative to it."""
         if not path:
             return path
+        if path.startswith(self._prefix):  # the common case, without pathlib (27,000 of them in a large sweep)
+            return path[len(self._prefix):]
         candidate = Path(path)
         if not candidate.is_absolute():
             return str(candidate)
@@ -359,12 +369,12 @@ class StateStore:
         return str(candidate)
 
     def _real_path(self, stored: str | None) -> str | None:
-        if not stored or Path(stored).is_absolute():
+        if not stored or os.path.isabs(stored):
             return stored
-        return str(self.root / stored)
+        return self._prefix + stored
 
     def _element(self, row: sqlite3.Row) -> Element:
-        data = {c: (row[c] if c in row.keys() else None) for c in _ELEMENT_COLUMNS}
+        data = dict(zip(_ELEMENT_COLUMNS, row))  # _select lists every column in this order
         if "run" in row.keys():  # a schema-1 file opened read-only
             for column in ("log_path", "output_path"):
                 data[column] = _relative_to_old_run(data[column], row["run"])
@@ -382,19 +392,40 @@ class StateStore:
             if spec.stage not in STAGES:
                 raise ValueError(f"unknown stage {spec.stage!r}; expected one of {STAGES}")
         now = time.time()
-        ids = []
         with self._transaction():
-            for spec in specs:
-                self._conn.execute(
-                    "INSERT OR IGNORE INTO elements (stage, member, task, element, state, log_path,"
-                    " output_path, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (spec.stage, spec.member, spec.task, spec.element, state,
-                     self._stored_path(spec.log_path), self._stored_path(spec.output_path), now))
-                row = self._conn.execute(
-                    "SELECT id FROM elements WHERE stage=? AND member=? AND task=? AND element=?",
-                    (spec.stage, spec.member, spec.task, spec.element)).fetchone()
-                ids.append(row["id"])
-        return ids
+            self._conn.executemany(
+                "INSERT OR IGNORE INTO elements (stage, member, task, element, state, log_path,"
+                " output_path, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(spec.stage, spec.member, spec.task, spec.element, state, self._stored_path(spec.log_path),
+                  self._stored_path(spec.output_path), now) for spec in specs])
+        ids = self.ids()
+        return [ids[(spec.stage, spec.member, spec.task, spec.element)] for spec in specs]
+
+    def record_attempts(self, attempts: Iterable[tuple[int, str, str | None]], at: float | None = None) -> None:
+        """Many submissions at once, ``(element id, Slurm job id, log path)`` each, in one transaction:
+        what ``record_attempt`` does per element, for a whole array."""
+        at = time.time() if at is None else at
+        rows = [(job_id, PENDING, at, self._stored_path(log_path), at, element_id)
+                for element_id, job_id, log_path in attempts]
+        if not rows:
+            return
+        with self._transaction():
+            self._conn.executemany(
+                "UPDATE elements SET slurm_job_id=?, state=?, attempts=attempts + 1, submitted_at=?, started_at=NULL,"
+                " ended_at=NULL, last_error=NULL, log_path=COALESCE(?, log_path), updated_at=?,"
+                " process_host=NULL, process_start=NULL WHERE id=?", rows)
+            self._conn.executemany(
+                "INSERT INTO attempts (element_id, attempt, slurm_job_id, submitted_at, state)"
+                " SELECT id, attempts, slurm_job_id, submitted_at, state FROM elements WHERE id=?",
+                [(row[-1],) for row in rows])
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        """A run-level fact (e.g. how the run is cut into submission waves); None deletes it."""
+        with self._transaction():
+            if value is None:
+                self._conn.execute("DELETE FROM meta WHERE key=?", (key,))
+            else:
+                self._conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     def record_attempt(self, element_id: int, slurm_job_id: str, log_path: str | None = None,
                        at: float | None = None, process: LocalProcess | None = None) -> int:
@@ -513,7 +544,7 @@ class StateStore:
             return self._one("id=?", key)
         found = self._one("slurm_job_id=?", key)
         if found is None:
-            found = next((e for e in self.elements() if e.label in (key, f"{key}/0")), None)
+            found = self._by_label(key)
         if found is None and key.isdigit():
             found = self._one("id=?", int(key))
         return found
@@ -522,8 +553,47 @@ class StateStore:
         found = self._select(f"WHERE {where}", (value,))
         return found[0] if found else None
 
+    def _by_label(self, label: str) -> Element | None:
+        """``stage/member[/task]/element`` (``/0`` may be left out) through the key's unique index, not
+        a scan of the run (member names have no ``/``)."""
+        parts = label.split("/")
+        if len(parts) < 2 or parts[0] not in STAGES:
+            return None
+        stage, member, rest = parts[0], parts[1], parts[2:]
+        candidates = []
+        if not rest:
+            candidates.append(("", 0))
+        elif len(rest) == 1:
+            candidates += [("", int(rest[0]))] if rest[0].isdigit() else []
+            candidates.append((rest[0], 0))
+        elif len(rest) == 2 and rest[1].isdigit():
+            candidates.append((rest[0], int(rest[1])))
+        for task, element in candidates:
+            found = self._select("WHERE stage=? AND member=? AND task=? AND element=?", (stage, member, task, element))
+            if found:
+                return found[-1]
+        return None
+
     def members(self) -> list[str]:
-        return sorted({e.member for e in self.elements()})
+        with self._guard():
+            return [row[0] for row in self._conn.execute("SELECT DISTINCT member FROM elements ORDER BY member")]
+
+    def ids(self) -> dict[tuple[str, str, str, int], int]:
+        """{(stage, member, task, element): id} of every element: one query, for a whole submission."""
+        with self._guard():
+            rows = self._conn.execute("SELECT stage, member, task, element, id FROM elements").fetchall()
+        return {tuple(row)[:4]: row[4] for row in rows}
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        """{(stage, state): number of elements}: the aggregate view of a large sweep, one query."""
+        with self._guard():
+            rows = self._conn.execute("SELECT stage, state, COUNT(*) FROM elements GROUP BY stage, state").fetchall()
+        return {(row[0], row[1]): row[2] for row in rows}
+
+    def meta(self, key: str) -> str | None:
+        with self._guard():
+            row = self._conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row is not None else None
 
     def attempts(self, element_id: int) -> list[Attempt]:
         with self._guard():

@@ -2,6 +2,16 @@
 tasks larger than ``generate.shard_size``; afterok on the member's training) → evaluate (one element
 per task, started as soon as that task's generation is done) → collect (afterany on every evaluation).
 
+Two ways to cut the generation and evaluation arrays (``cluster.array_layout``):
+- *member-major*: per member one generation array (its tasks) and one evaluation array: 2 submissions
+  per member, best for a few members;
+- *task-major*: per task (or shard) one generation array over the members, element m ``aftercorr`` on
+  training element m, and per task one evaluation array ``aftercorr`` on its generation arrays:
+  1 + 13 + 13 + 1 submissions whatever the number of members, each member still pipelined (member m's
+  generation starts when member m's training ends). ``auto`` takes whichever needs fewer submissions.
+  An element whose parents do not line up with one whole array of this submission (a resume of a
+  subset) is submitted as its own job, ``afterok`` on its parents.
+
 Evaluation dependencies: with one generation element per task and the same tasks to evaluate, the
 evaluation array is chained ``aftercorr`` (element i after generation element i). Otherwise (shards,
 or a resume that submits a subset) a task's evaluation waits ``afterok`` on exactly its own
@@ -19,7 +29,7 @@ from __future__ import annotations
 import logging
 import shlex
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Callable, Iterable
 
 from mft_hpc.controller.plan import Key, MemberPlan, RunPlan
 from mft_hpc.controller.state import COMPLETED, FAILED, ElementSpec, StateChange, StateStore, last_line
@@ -68,6 +78,54 @@ def _log_path(job) -> str | None:
     return str(paths.stderr) if paths is not None else None
 
 
+@dataclass(frozen=True)
+class StageFunctions:
+    """What the elements of each stage run on the compute nodes (pickled by submitit).
+
+    The pipeline's own functions by default (``default_stage_functions``); the scale tests and bench
+    pass no-op stages with the same signatures.
+    """
+
+    train: Callable            # (config, member_dir)
+    generate: Callable         # jobs.generate.generate_element's arguments
+    evaluate: Callable         # jobs.pipeline.evaluate_tasks's arguments
+    collect: Callable          # (run_root)
+
+
+def default_stage_functions() -> StageFunctions:
+    from jobs.generate import generate_element
+    from jobs.pipeline import TrainElement, collect_run, evaluate_tasks
+
+    return StageFunctions(TrainElement(), generate_element, evaluate_tasks, collect_run)
+
+
+LAYOUTS = ("auto", "member", "task")
+
+
+def submission_count(plan: RunPlan, todo: set[Key], layout: str) -> int:
+    """How many sbatch calls (arrays) ``todo`` takes in ``layout`` (MaxArraySize splits aside)."""
+    members = plan.members
+    count = int(any(("train", m.name, "") in todo for m in members)) + int(COLLECT_KEY in todo)
+    if layout == "task":
+        columns = {tuple(key[2:] for key in group) for m in members
+                   for group in m.generate_groups([key for key in m.generate_keys() if key in todo])}
+        tasks = {t for m in members for t in m.eval_tasks if ("evaluate", m.name, t) in todo}
+        return count + len(columns) + len(tasks)
+    for member in members:
+        count += int(any(key in todo for key in member.generate_keys()))
+        tasks = [t for t in member.eval_tasks if ("evaluate", member.name, t) in todo]
+        sharded = any(member.shard_count(t) > 1 for t in tasks)
+        count += (len(tasks) if sharded else int(bool(tasks)))
+    return count
+
+
+def choose_layout(plan: RunPlan, todo: set[Key], layout: str = "auto") -> str:
+    """``member`` or ``task``: as configured, else whichever needs fewer submissions (ties: member)."""
+    if layout != "auto":
+        return layout
+    return "task" if submission_count(plan, todo, "task") < submission_count(plan, todo, "member") else "member"
+
+
 @dataclass
 class DagSubmitter:
     plan: RunPlan
@@ -76,15 +134,33 @@ class DagSubmitter:
     in_flight: dict[Key, str] = field(default_factory=dict)  # parents still queued/running -> job id
     submitted: dict[Key, str] = field(default_factory=dict)
     sandbox_commands: list[str] = field(default_factory=list)  # dry run: what each evaluation element runs
+    functions: StageFunctions | None = None  # default: the pipeline's (default_stage_functions)
+    layout: str | None = None  # member/task/auto; default: cluster.array_layout
+    arrays: list[list] = field(default_factory=list)  # task-major: the element jobs of each array, in order
+    _ids: dict[tuple, int] | None = None   # store key -> element id, read once per submission
+    _array_of: dict[Key, tuple[int, int]] = field(default_factory=dict)  # key -> (array, element position)
+    _commands: dict[str, str] = field(default_factory=dict)  # dry run: evaluate section -> sandbox command
 
-    def _ids(self) -> dict[tuple, int]:
-        return {(e.stage, e.member, e.task, e.element): e.id for e in self.store.elements()}
+    @property
+    def fns(self) -> StageFunctions:
+        if self.functions is None:
+            self.functions = default_stage_functions()
+        return self.functions
+
+    def _id_of(self, key: Key) -> int:
+        if self._ids is None:
+            self._ids = self.store.ids()
+        return self._ids[store_key(key)]
 
     def _record(self, keys: list[Key], jobs: list) -> None:
-        ids = self._ids()
+        """One transaction per submitted array; ids come from memory, not from re-reading the run."""
+        if self._local_process(jobs[0]) is not None:  # the local executor: a few jobs, each its process
+            for key, job in zip(keys, jobs):
+                self.store.record_attempt(self._id_of(key), job.job_id, log_path=_log_path(job),
+                                          process=self._local_process(job))
+        else:
+            self.store.record_attempts([(self._id_of(key), job.job_id, _log_path(job)) for key, job in zip(keys, jobs)])
         for key, job in zip(keys, jobs):
-            self.store.record_attempt(ids[store_key(key)], job.job_id, log_path=_log_path(job),
-                                      process=self._local_process(job))
             self.submitted[key] = job.job_id
 
     def _local_process(self, job):
@@ -101,41 +177,174 @@ class DagSubmitter:
     # -- Slurm: the whole DAG in one pass -----------------------------------------------------------
 
     def submit_slurm(self, todo: set[Key]) -> dict[Key, str]:
-        run_name = self.plan.name
-        train = [m for m in self.plan.members if ("train", m.name, "") in todo]
-        if train:
-            from jobs.pipeline import TrainElement
-
-            jobs = self.submitter.map_array(TrainElement(), [m.config for m in train], [str(m.dir) for m in train],
-                                            name=f"{run_name}-train", stage="train")
-            self._record([("train", m.name, "") for m in train], jobs)
-        evaluation_ids: list[str] = []
-        for member in self.plan.members:
-            evaluation_ids += self._submit_member(member, todo)
+        layout = choose_layout(self.plan, todo, self.layout or self.plan.members[0].config.cluster.array_layout)
+        self._submit_train(todo)
+        if layout == "task":
+            evaluation_ids = self._submit_task_major(todo)
+        else:
+            evaluation_ids = [i for member in self.plan.members for i in self._submit_member(member, todo)]
         if COLLECT_KEY in todo:
-            from jobs.pipeline import collect_run
-
-            parents = evaluation_ids or [self._job_of(k) for m in self.plan.members for k in m.generate_keys()]
-            parents = sorted({master_id(i) for i in parents if i})
-            job = self.submitter.submit(collect_run, str(self.plan.run.root), name=f"{run_name}-collect",
-                                        after=[after_any(parents)] if parents else [], stage="collect")
-            self._record([COLLECT_KEY], [job])
+            self._submit_collect(evaluation_ids)
         return self.submitted
 
-    def _submit_member(self, member: MemberPlan, todo: set[Key]) -> list[str]:
-        from jobs.generate import generate_element
+    def _submit_train(self, todo: set[Key]) -> None:
+        train = [m for m in self.plan.members if ("train", m.name, "") in todo]
+        if train:
+            keys = [("train", m.name, "") for m in train]
+            jobs = self.submitter.map_array(self.fns.train, [m.config for m in train], [str(m.dir) for m in train],
+                                            name=f"{self.plan.name}-train", stage="train")
+            self._record(keys, jobs)
+            self._add_array([[key] for key in keys], jobs)
 
+    def _submit_collect(self, evaluation_ids: list[str]) -> None:
+        parents = evaluation_ids or [self._job_of(k) for m in self.plan.members for k in m.generate_keys()]
+        parents = sorted({master_id(i) for i in parents if i})
+        job = self.submitter.submit(self.fns.collect, str(self.plan.run.root), name=f"{self.plan.name}-collect",
+                                    after=[after_any(parents)] if parents else [], stage="collect")
+        self._record([COLLECT_KEY], [job])
+
+    def _generation_args(self, groups: list[list[Key]]) -> tuple:
+        """The arguments of jobs.generate.generate_element, one per element (a group of keys of one
+        member: ``generate.tasks_per_element``), zipped."""
+        members = [self.plan.member(group[0][1]) for group in groups]
+        return ([str(m.model_dir) for m in members], [[(k[2], shard_of(k)) for k in group] for group in groups],
+                [str(m.generate_dir) for m in members], [m.config.generate for m in members],
+                [m.model_name for m in members], [m.config.model.trust_remote_code for m in members])
+
+    # -- task-major: one array per task (shard, group of tasks) across members -------------------------
+
+    def _add_array(self, groups: list[list[Key]], jobs: list) -> None:
+        """Remember an array of this submission: element i runs ``groups[i]``."""
+        for position, group in enumerate(groups):
+            for key in group:
+                self._array_of[key] = (len(self.arrays), position)
+        self.arrays.append(jobs)
+
+    def _pending_parents(self, key: Key) -> list[Key]:
+        """The parents of ``key`` that are not finished: submitted now or still queued/running."""
+        stage, name, task = key[:3]
+        member = self.plan.member(name)
+        parents = [("train", name, "")] if stage == "generate" else member.generate_keys(task)
+        return [p for p in parents if self._job_of(p)]
+
+    def _lines_up(self, groups: list[list[Key]]) -> tuple | None:
+        """The arrays of this submission to chain ``groups`` to ``aftercorr`` (element i after element i
+        of each), () when nothing is pending, or None when they do not line up (a pending parent from an
+        earlier controller run, or not element i of one array of the same length)."""
+        arrays: set[int] = set()
+        for position, group in enumerate(groups):
+            for parent in (p for key in group for p in self._pending_parents(key)):
+                place = self._array_of.get(parent)
+                if place is None or place[1] != position:
+                    return None
+                arrays.add(place[0])
+        if any(len(self.arrays[array]) != len(groups) for array in arrays):
+            return None
+        return tuple(sorted(arrays))
+
+    def _submit_column(self, groups: list[list[Key]], submit_array: Callable, submit_one: Callable) -> list:
+        """Submit one task-major column (one group of keys per member): elements whose pending parents
+        sit in the same arrays form one array, ``aftercorr`` on them when they line up element for
+        element (none pending: no dependency); any other element is its own job, ``afterok`` on its
+        parents. Returns the jobs."""
+        by_arrays: dict[tuple, list[list[Key]]] = {}
+        for group in groups:
+            places = {self._array_of.get(p) for key in group for p in self._pending_parents(key)}
+            arrays = None if None in places else tuple(sorted({place[0] for place in places}))
+            by_arrays.setdefault(arrays, []).append(group)
+        jobs: list = []
+        alone = by_arrays.pop(None, [])
+        for together in by_arrays.values():
+            arrays = self._lines_up(together)
+            if arrays is None:
+                alone += together
+                continue
+            elements = submit_array(together, [after_corr(self.arrays[array]) for array in arrays])
+            self._add_array(together, elements)
+            jobs += elements
+        position = {id(group): index for index, group in enumerate(groups)}
+        for group in sorted(alone, key=lambda group: position[id(group)]):
+            parents = dict.fromkeys(self._job_of(p) for key in group for p in self._pending_parents(key))
+            jobs.append(submit_one(group, list(parents)))
+        return jobs
+
+    def _submit_task_major(self, todo: set[Key]) -> list[str]:
+        gen_columns: dict[tuple, list[list[Key]]] = {}
+        eval_columns: dict[str, list[list[Key]]] = {}
+        for member in self.plan.members:
+            for group in member.generate_groups([key for key in member.generate_keys() if key in todo]):
+                gen_columns.setdefault(tuple(key[2:] for key in group), []).append(group)
+            for task in member.eval_tasks:
+                if ("evaluate", member.name, task) in todo:
+                    eval_columns.setdefault(task, []).append([("evaluate", member.name, task)])
+        name = self.plan.name
+
+        def record(groups: list[list[Key]], jobs: list) -> None:
+            self._record([key for group in groups for key in group], [job for group, job in zip(groups, jobs)
+                                                                       for _ in group])
+
+        def generation_array(groups: list[list[Key]], after: list) -> list:
+            suffix = "-".join(str(part) for key in groups[0] for part in key[2:])
+            jobs = self.submitter.map_array(self.fns.generate, *self._generation_args(groups), after=after,
+                                            name=f"{name}-generate-{suffix}", stage="generate")
+            record(groups, jobs)
+            return jobs
+
+        def generation_job(group: list[Key], parents: list[str]):
+            job = self.submitter.submit(self.fns.generate, *(args[0] for args in self._generation_args([group])),
+                                        after=[after_ok(parents)], name=f"{name}-{group[0][1]}-generate",
+                                        stage="generate")
+            record([group], [job])
+            return job
+
+        def evaluation_array(groups: list[list[Key]], after: list) -> list:
+            keys = [group[0] for group in groups]
+            calls = [self._evaluation_args(self.plan.member(key[1]), [key[2]]) for key in keys]
+            jobs = self.submitter.map_array(self.fns.evaluate, *zip(*calls), after=after,
+                                            name=f"{name}-evaluate-{keys[0][2]}", stage="evaluate")
+            record(groups, jobs)
+            self._note_sandbox(keys, jobs)
+            return jobs
+
+        def evaluation_job(group: list[Key], parents: list[str]):
+            (key,) = group
+            job = self.submitter.submit(self.fns.evaluate, *self._evaluation_args(self.plan.member(key[1]), [key[2]]),
+                                        after=[after_ok(parents)], name=f"{name}-{key[1]}-evaluate", stage="evaluate")
+            record([group], [job])
+            self._note_sandbox([key], [job])
+            return job
+
+        for groups in gen_columns.values():
+            self._submit_column(groups, generation_array, generation_job)
+        evaluation_ids = []
+        for groups in eval_columns.values():
+            evaluation_ids += [job.job_id for job in self._submit_column(groups, evaluation_array, evaluation_job)]
+        evaluation_ids += [self._job_of(("evaluate", m.name, t)) for m in self.plan.members for t in m.eval_tasks
+                           if ("evaluate", m.name, t) not in todo and self._job_of(("evaluate", m.name, t))]
+        return evaluation_ids
+
+    def _note_sandbox(self, keys: list[Key], jobs: list) -> None:
+        """Dry run, task-major: each distinct sandbox command of an evaluation array once, with its elements."""
+        if self.submitter.dry_run is None:
+            return
+        by_command: dict[str, list[str]] = {}
+        for key, job in zip(keys, jobs):
+            by_command.setdefault(self._sandbox_command(self.plan.member(key[1])), []).append(job.job_id)
+        for command, ids in by_command.items():
+            where = ids[0] if len(ids) == 1 else f"{len(ids)} elements: {ids[0]} .. {ids[-1]}"
+            self.sandbox_commands.append(f"# evaluate/{keys[0][2]}  ({where})\n{command}")
+
+    # -- member-major: per member one generation and one evaluation array ------------------------------
+
+    def _submit_member(self, member: MemberPlan, todo: set[Key]) -> list[str]:
         cfg, name = member.config, member.name
         gen_keys = [key for key in member.generate_keys() if key in todo]
         groups = member.generate_groups(gen_keys)  # one array element (one model load) per group
         gen_jobs: list = []
         if groups:
             train_job = self._job_of(("train", name, ""))
-            n = len(groups)
             gen_jobs = self.submitter.map_array(
-                generate_element, [str(member.model_dir)] * n, [[(k[2], shard_of(k)) for k in g] for g in groups],
-                [str(member.generate_dir)] * n, [cfg.generate] * n, [member.model_name] * n,
-                [cfg.model.trust_remote_code] * n,
+                self.fns.generate, *self._generation_args(groups),
                 after=[after_ok([train_job])] if train_job else [], name=f"{self.plan.name}-{name}-generate",
                 stage="generate")
             self._record([k for g in groups for k in g], [job for g, job in zip(groups, gen_jobs) for _ in g])
@@ -164,19 +373,16 @@ class DagSubmitter:
                 str(member.evaluate_dir), eval_cfg, cfg.generate.limit, cfg.generate)
 
     def _evaluation_array(self, member: MemberPlan, tasks: list[str], after: list) -> list:
-        from jobs.pipeline import evaluate_tasks
-
         calls = [self._evaluation_args(member, [t]) for t in tasks]
-        jobs = self.submitter.map_array(evaluate_tasks, *zip(*calls), after=after,
+        jobs = self.submitter.map_array(self.fns.evaluate, *zip(*calls), after=after,
                                         name=f"{self.plan.name}-{member.name}-evaluate", stage="evaluate")
         self._record_evaluation(member, tasks, jobs)
         return jobs
 
     def _evaluation_job(self, member: MemberPlan, task: str, parents: list[str]):
         """One task's evaluation as its own job, afterok on every generation element (shard) of the task."""
-        from jobs.pipeline import evaluate_tasks
-
-        job = self.submitter.submit(evaluate_tasks, *self._evaluation_args(member, [task]), after=[after_ok(parents)],
+        job = self.submitter.submit(self.fns.evaluate, *self._evaluation_args(member, [task]),
+                                    after=[after_ok(parents)],
                                     name=f"{self.plan.name}-{member.name}-evaluate", stage="evaluate")
         self._record_evaluation(member, [task], [job])
         return job
@@ -185,8 +391,15 @@ class DagSubmitter:
         keys = [("evaluate", member.name, t) for t in tasks]
         self._record(keys, jobs)
         if self.submitter.dry_run is not None:
-            command = _sandbox_command(member)
+            command = self._sandbox_command(member)
             self.sandbox_commands += [f"# {'/'.join(key[:3])}  ({job.job_id})\n{command}" for key, job in zip(keys, jobs)]
+
+    def _sandbox_command(self, member: MemberPlan) -> str:
+        """The member's sandbox command, built once per distinct evaluate section (it hashes the image)."""
+        key = member.config.evaluate.model_dump_json() + member.config.cluster.model_dump_json()
+        if key not in self._commands:
+            self._commands[key] = _sandbox_command(member)
+        return self._commands[key]
 
     def render_sandbox_commands(self) -> str:
         """The dry run's sandbox commands, one per evaluation element ('' when none)."""
@@ -206,11 +419,10 @@ class DagSubmitter:
         except Exception as exc:  # the job's own exception: recorded, the run goes on where it can
             error = _exception_line(exc)
             log.error("%s failed: %s", keys[0][0], error)
-        ids = self._ids()
         changes = []
         for key in keys:
             done = self.plan.is_done(*key)
-            changes.append(StateChange(ids[store_key(key)], COMPLETED if done else FAILED,
+            changes.append(StateChange(self._id_of(key), COMPLETED if done else FAILED,
                                        None if done else (error or "finished without its output")))
         self.store.update_states(changes)
         return all(self.plan.is_done(*key) for key in keys)

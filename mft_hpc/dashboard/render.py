@@ -161,6 +161,52 @@ def failures_table(view: RunView, plain: bool) -> Table | None:
     return table
 
 
+_STAGE_ORDER = ("train", "generate", "evaluate", "collect")
+
+
+def counts_table(view: RunView, plain: bool) -> Table:
+    """Elements per stage and state: the large-sweep view (one row per stage, not per member)."""
+    agg = view.aggregate
+    table = _table(f"Stages of {agg.members} members (collect: {view.collect_state})", plain)
+    states = [s for s in _LEGEND_ORDER + (SKIPPED,) if any(agg.counts.get((st, s)) for st in _STAGE_ORDER)]
+    table.add_column("stage", no_wrap=True)
+    for state in states:
+        table.add_column(_glyph(state, plain) + Text(f" {state}"), justify="right", no_wrap=True)
+    table.add_column("total", justify="right")
+    for stage in _STAGE_ORDER:
+        row = [agg.counts.get((stage, state), 0) for state in states]
+        if sum(row):
+            table.add_row(stage, *(str(n) if n else "·" for n in row), str(sum(row)))
+    return table
+
+
+def top_table(view: RunView, plain: bool) -> Table | None:
+    agg = view.aggregate
+    if not agg.top:
+        return None
+    table = _table(f"Top {len(agg.top)} members by mean pass@1 (baseline {fmt.score(BASELINE_MEAN)})", plain)
+    for column in ("#", "member", "mean pass@1", "Δ", "tasks"):
+        table.add_column(column, justify="left" if column == "member" else "right", no_wrap=True)
+    for rank, (member, mean, tasks) in enumerate(agg.top, 1):
+        table.add_row(str(rank), member, fmt.score(mean), _delta_text(mean - BASELINE_MEAN, plain), str(tasks))
+    return table
+
+
+def failed_members_table(view: RunView, plain: bool) -> Table | None:
+    agg = view.aggregate
+    if not agg.failed_members:
+        return None
+    more = agg.failed_member_count - len(agg.failed_members)
+    title = f"Members with failures ({agg.failed_member_count}" + (f", first {len(agg.failed_members)} shown)" if more
+                                                                  else ")")
+    table = _table(title, plain)
+    for column in ("member", "failed", "first error"):
+        table.add_column(column, no_wrap=column != "first error")
+    for member, count, error in agg.failed_members:
+        table.add_row(member, str(count), Text(error or "(no error line recorded)", style="" if plain else "red"))
+    return table
+
+
 def render(view: RunView, plain: bool = False) -> RenderableType:
     header = Text(f"run {view.name}  ({view.root})", style="" if plain else "bold")
     if view.state_problem:
@@ -170,11 +216,17 @@ def render(view: RunView, plain: bool = False) -> RenderableType:
     report_line = cost_summary_line(view.root)
     if report_line:
         header += Text(f"\n{report_line}")
+    if view.waves:
+        header += Text(f"\n{view.waves}")
     parts: list[RenderableType] = [header]
-    if not view.members:
-        parts.append(Text("no members yet"))
-    for table in (stages_table(view, plain), training_table(view, plain), generation_table(view, plain),
-                  scores_table(view, plain), failures_table(view, plain)):
+    if view.aggregate is not None:
+        tables = (counts_table(view, plain), top_table(view, plain), failed_members_table(view, plain))
+    else:
+        if not view.members:
+            parts.append(Text("no members yet"))
+        tables = (stages_table(view, plain), training_table(view, plain), generation_table(view, plain),
+                  scores_table(view, plain), failures_table(view, plain))
+    for table in tables:
         if table is not None:
             parts.append(table)
     parts.append(legend(plain))

@@ -64,6 +64,18 @@ class MemberView:
 
 
 @dataclass(frozen=True)
+class AggregateView:
+    """A large sweep at a glance (no per-member file reads): what ``read_run`` gives above
+    ``AGGREGATE_ABOVE`` members instead of one MemberView per member."""
+
+    members: int
+    counts: dict[tuple[str, str], int]             # (stage, state) -> elements
+    top: list[tuple[str, float, int]]              # (member, mean pass@1, tasks) best first
+    failed_members: list[tuple[str, int, str]]     # (member, failed elements, first error) by member
+    failed_member_count: int = 0
+
+
+@dataclass(frozen=True)
 class RunView:
     name: str
     root: Path
@@ -72,6 +84,8 @@ class RunView:
     collect_state: str = UNKNOWN
     has_state_store: bool = False
     state_problem: str | None = None  # why state.sqlite could not be read (the view then comes from files)
+    aggregate: AggregateView | None = None
+    waves: str | None = None  # how a run cut in waves stands (mft_hpc.controller.waves)
 
 
 def _number(row: dict, keys: tuple[str, ...]) -> float | None:
@@ -229,13 +243,76 @@ def _member_view(run: Path, member: str, elements: list[Element]) -> MemberView:
     )
 
 
+AGGREGATE_ABOVE = 24  # members; above, the dashboard shows counts, the top members and the failures
+TOP_K = 10
+FAILED_MEMBERS_SHOWN = 20
+
+
+def _metric(path: str, task: str) -> float | None:
+    try:
+        value = json.loads(Path(path).read_text()).get(task, {}).get("pass@1")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return None
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _top_members(run: Path, store: StateStore, k: int) -> list[tuple[str, float, int]]:
+    """Best mean pass@1 among members whose every evaluation element is completed: read from the
+    metrics files those elements wrote (only theirs), or from collect's leaderboard once it is done."""
+    board = run / "collect" / "leaderboard.json"
+    if is_done(board):
+        try:
+            rows = json.loads(board.read_text()).get("members", [])
+            # the 13-task mean; a run of fewer tasks (generate.tasks) ranks by the mean of its tasks
+            ranked = [(r["member"], r["mean"], len(TASKS)) if isinstance(r.get("mean"), (int, float)) else
+                      (r["member"], r["mean_of_present"], sum(v is not None for v in r["scores"].values()))
+                      for r in rows if isinstance(r.get("mean") or r.get("mean_of_present"), (int, float))]
+            return sorted(ranked, key=lambda row: -row[1])[:k]
+        except (OSError, json.JSONDecodeError, KeyError, AttributeError):
+            pass
+    tasks: dict[str, int] = {}
+    for element in store.elements(stage="evaluate"):
+        tasks[element.member] = tasks.get(element.member, 0) + 1
+    done: dict[str, list[Element]] = {}
+    for element in store.elements(stage="evaluate", states=[COMPLETED]):
+        done.setdefault(element.member, []).append(element)
+    means = []
+    for member, elements in done.items():
+        if len(elements) != tasks[member]:
+            continue
+        values = [_metric(str(run / e.output_path) if e.output_path else "", e.task) for e in elements]
+        if values and None not in values:
+            means.append((member, sum(values) / len(values), len(values)))
+    return sorted(means, key=lambda row: -row[1])[:k]
+
+
+def read_aggregate(run: Path, store: StateStore, members: int) -> AggregateView:
+    failures = store.elements(states=sorted(FAILED_STATES))
+    by_member: dict[str, list[Element]] = {}
+    for element in failures:
+        by_member.setdefault(element.member, []).append(element)
+    failed = [(member, len(elements), next((e.last_error for e in elements if e.last_error), "") or "")
+              for member, elements in sorted(by_member.items())]
+    return AggregateView(members=members, counts=store.counts(), top=_top_members(run, store, TOP_K),
+                         failed_members=failed[:FAILED_MEMBERS_SHOWN], failed_member_count=len(failed))
+
+
 def read_run(run: str | Path) -> RunView:
+    from mft_hpc.controller.waves import read_waves, waves_line
+
     run = Path(run)
-    elements, problem, store = [], None, None
+    elements, problem, store, waves = [], None, None, None
     try:
         store = StateStore.open_reader(run / "state.sqlite")
         if store is not None:
             with store:
+                waves = waves_line(read_waves(store))
+                names = [m for m in store.members() if m != "_run"]
+                if len(names) > AGGREGATE_ABOVE:
+                    collect = [e.state for e in store.elements(stage="collect")]
+                    return RunView(name=run.name, root=run, members=[], collect_state=aggregate_state(collect)
+                                   if collect else UNKNOWN, has_state_store=True,
+                                   aggregate=read_aggregate(run, store, len(names)), waves=waves)
                 elements = store.elements()
     except UserError as err:  # corrupt or locked: the output files still tell most of the story
         problem, store = str(err), None
@@ -248,4 +325,5 @@ def read_run(run: str | Path) -> RunView:
     collect_state = aggregate_state(collect) if collect else (
         COMPLETED if (run / "collect" / "leaderboard.json").is_file() else UNKNOWN)
     return RunView(name=run.name, root=run, members=members, failures=failures,
-                   collect_state=collect_state, has_state_store=store is not None, state_problem=problem)
+                   collect_state=collect_state, has_state_store=store is not None, state_problem=problem,
+                   waves=waves)

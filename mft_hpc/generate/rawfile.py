@@ -15,9 +15,12 @@ from mft_hpc.errors import UserError
 RAW_KEYS = ("task", "index", "completion", "finish_reason", "n_tokens")
 
 
+def raw_name(task: str, shard: int | None = None) -> str:
+    return f"raw_{task}.jsonl" if shard is None else f"raw_{task}.shard-{shard:03d}.jsonl"
+
+
 def raw_path(out_dir: str | Path, task: str, shard: int | None = None) -> Path:
-    name = f"raw_{task}.jsonl" if shard is None else f"raw_{task}.shard-{shard:03d}.jsonl"
-    return Path(out_dir) / "raw" / name
+    return Path(out_dir) / "raw" / raw_name(task, shard)
 
 
 def _scan(path: Path) -> tuple[dict[int, dict], int]:

@@ -28,6 +28,21 @@ class SlurmCommands:
     calls: collections.Counter = field(default_factory=collections.Counter)
     # None: read MaxArraySize from `scontrol show config` on first use (tests may set a smaller one)
     array_size_limit: int | None = None
+    _config: dict[str, str] | None = None
+    _config_asked: bool = False
+
+    def config(self) -> dict[str, str] | None:
+        """``scontrol show config`` as {key: value}, asked once per instance; None when it did not answer."""
+        if not self._config_asked:
+            self._config_asked = True
+            try:
+                done = self.run("scontrol", "show", "config")
+            except (OSError, subprocess.TimeoutExpired):
+                return None
+            if done.returncode == 0:
+                self._config = {key.strip(): value.strip() for key, sep, value in
+                                (line.partition("=") for line in done.stdout.splitlines()) if sep}
+        return self._config
 
     def run(self, *argv: str) -> subprocess.CompletedProcess:
         self.calls[argv[0]] += 1
@@ -37,12 +52,9 @@ class SlurmCommands:
     def max_array_size(self) -> int:
         """MaxArraySize of the cluster, read once per instance (arrays are split to fit)."""
         if self.array_size_limit is None:
-            try:
-                done = self.run("scontrol", "show", "config")
-                ok = done.returncode == 0
-            except (OSError, subprocess.TimeoutExpired):
-                ok = False
-            self.array_size_limit = parse_max_array_size(done.stdout) if ok else DEFAULT_MAX_ARRAY_SIZE
+            config = self.config()
+            value = (config or {}).get("MaxArraySize", "")
+            self.array_size_limit = int(value) if value.isdigit() else DEFAULT_MAX_ARRAY_SIZE
         return self.array_size_limit
 
     def cancel(self, job_ids: list[str] | set[str]) -> None:

@@ -10,6 +10,9 @@
 #                     ports: every slurmd on 127.0.0.1, ports 17001..17003
 #   SLURM_NODE_CPUS   CPUs advertised per node (default 4)
 #   SLURM_MAX_ARRAY   MaxArraySize (default 1001, so that tests can exercise array splitting)
+#   SLURM_MAX_JOBS    MaxJobCount (default 100000: a 1,000-member sweep is 27,001 array tasks, each counted)
+# Association limits are enforced (AccountingStorageEnforce=limits; root's association has none), so a
+# test can set e.g. `sacctmgr modify user root set MaxSubmitJobs=N` and see submissions refused.
 # Re-running it tears the previous cluster down first and wipes state + DB (fresh job ids).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -17,6 +20,7 @@ WD=${SLURM_WORKDIR:-/tmp/mft-hpc-slurm}
 MODE=${SLURM_MODE:-netns}
 NCPU=${SLURM_NODE_CPUS:-4}
 MAXARRAY=${SLURM_MAX_ARRAY:-1001}
+MAXJOBS=${SLURM_MAX_JOBS:-100000}
 V=$WD/var
 CTL=$(hostname -s)
 t0=$(date +%s%N)
@@ -132,9 +136,10 @@ MinJobAge=300
 KillWait=5
 InactiveLimit=0
 MaxArraySize=$MAXARRAY
-MaxJobCount=20000
+MaxJobCount=$MAXJOBS
 GresTypes=gpu
 AccountingStorageTRES=gres/gpu
+AccountingStorageEnforce=limits
 $NODES
 PartitionName=debug Nodes=n1,n2 Default=YES MaxTime=INFINITE State=UP
 PartitionName=gpu Nodes=n1,n2 MaxTime=INFINITE State=UP

@@ -89,6 +89,9 @@ class ClusterSection(Section):
     constraint: str | None = Field(None, description="node features (--constraint), e.g. 'a100&ib'")
     exclude: str | None = Field(None, description="nodes never to use (--exclude), e.g. 'node[01-03]'")
     array_parallelism: int = Field(16, ge=1, description="the %N throttle of every array")
+    array_layout: Literal["auto", "member", "task"] = Field(
+        "auto", description="sweep arrays: per member (2 per member) or per task across members (1 + 13 + 13 + 1 "
+                            "whatever the sweep size, aftercorr on training); auto takes the fewer submissions")
     extra: dict[str, str | int | bool] = Field(default_factory=dict, description="extra sbatch parameters")
     setup: list[str] = Field(default_factory=list, description="shell lines every job runs first, e.g. "
                              "'module load apptainer'; a failing line fails the job")
