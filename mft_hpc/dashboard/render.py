@@ -194,7 +194,7 @@ def top_table(view: RunView, plain: bool) -> Table | None:
 
 def failed_members_table(view: RunView, plain: bool) -> Table | None:
     agg = view.aggregate
-    if not agg.failed_members:
+    if not agg.failed_members and not agg.collect_error:
         return None
     more = agg.failed_member_count - len(agg.failed_members)
     title = f"Members with failures ({agg.failed_member_count}" + (f", first {len(agg.failed_members)} shown)" if more
@@ -204,6 +204,8 @@ def failed_members_table(view: RunView, plain: bool) -> Table | None:
         table.add_column(column, no_wrap=column != "first error")
     for member, count, error in agg.failed_members:
         table.add_row(member, str(count), Text(error or "(no error line recorded)", style="" if plain else "red"))
+    if agg.collect_error:
+        table.add_row("(collect)", "1", Text(agg.collect_error, style="" if plain else "red"))
     return table
 
 

@@ -73,6 +73,7 @@ class AggregateView:
     top: list[tuple[str, float, int]]              # (member, mean pass@1, tasks) best first
     failed_members: list[tuple[str, int, str]]     # (member, failed elements, first error) by member
     failed_member_count: int = 0
+    collect_error: str | None = None               # the collect job's error line when it failed
 
 
 @dataclass(frozen=True)
@@ -290,11 +291,14 @@ def read_aggregate(run: Path, store: StateStore, members: int) -> AggregateView:
     failures = store.elements(states=sorted(FAILED_STATES))
     by_member: dict[str, list[Element]] = {}
     for element in failures:
-        by_member.setdefault(element.member, []).append(element)
+        if element.stage != "collect":
+            by_member.setdefault(element.member, []).append(element)
+    collect_error = next((e.last_error or "(no error line recorded)" for e in failures if e.stage == "collect"), None)
     failed = [(member, len(elements), next((e.last_error for e in elements if e.last_error), "") or "")
               for member, elements in sorted(by_member.items())]
     return AggregateView(members=members, counts=store.counts(), top=_top_members(run, store, TOP_K),
-                         failed_members=failed[:FAILED_MEMBERS_SHOWN], failed_member_count=len(failed))
+                         failed_members=failed[:FAILED_MEMBERS_SHOWN], failed_member_count=len(failed),
+                         collect_error=collect_error)
 
 
 def read_run(run: str | Path) -> RunView:
