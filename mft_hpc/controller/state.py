@@ -169,6 +169,7 @@ def from_slurm_state(slurm_state: str) -> str | None:
 
 _ELEMENT_COLUMNS = tuple(f.name for f in fields(Element) if f.name != "run")
 _KEY_COLUMNS = ("stage", "member", "task", "element")
+_PATH_INDEXES = (_ELEMENT_COLUMNS.index("log_path"), _ELEMENT_COLUMNS.index("output_path"))
 
 
 def _check_state(state: str) -> str:
@@ -373,14 +374,20 @@ class StateStore:
             return stored
         return self._prefix + stored
 
+    @property
+    def _schema_1(self) -> bool:
+        return "run" in self._columns
+
     def _element(self, row: sqlite3.Row) -> Element:
-        data = dict(zip(_ELEMENT_COLUMNS, row))  # _select lists every column in this order
-        if "run" in row.keys():  # a schema-1 file opened read-only
-            for column in ("log_path", "output_path"):
-                data[column] = _relative_to_old_run(data[column], row["run"])
-        data["log_path"] = self._real_path(data["log_path"])
-        data["output_path"] = self._real_path(data["output_path"])
-        return Element(run=self.run, **data)
+        # _select lists every column in _ELEMENT_COLUMNS order: positional, no dict per row (27,000 rows
+        # in a large sweep's refresh)
+        values = list(row[:len(_ELEMENT_COLUMNS)])
+        if self._schema_1:  # a schema-1 file opened read-only
+            for index in _PATH_INDEXES:
+                values[index] = _relative_to_old_run(values[index], row["run"])
+        for index in _PATH_INDEXES:
+            values[index] = self._real_path(values[index])
+        return Element(values[0], self.run, *values[1:])
 
     # -- writing ---------------------------------------------------------------------------
 
