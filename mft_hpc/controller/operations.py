@@ -20,7 +20,7 @@ from mft_hpc.rundir import RunDir, clear_done, has_marker
 from mft_hpc.slurm import DryRunLog, SlurmCommands, StatusPoller, Submitter, after_any
 from mft_hpc.slurm.dependency import FINISHED_STATES
 from mft_hpc.slurm.job_states import master_id
-from mft_hpc.slurm.limits import read_site_limits
+from mft_hpc.slurm.limits import SiteLimits, read_site_limits
 
 log = logging.getLogger(__name__)
 
@@ -89,16 +89,18 @@ def _submitter(plan: RunPlan, dry_run: DryRunLog | None = None, commands: SlurmC
 
 
 def _submit(plan: RunPlan, store: StateStore, todo: set[Key], in_flight_ids: dict[Key, str],
-            submitter: Submitter, functions: StageFunctions | None = None) -> tuple[DagSubmitter, list[str]]:
+            submitter: Submitter, functions: StageFunctions | None = None,
+            limits: SiteLimits | None = None) -> tuple[DagSubmitter, list[str]]:
     """Submit ``todo`` (on Slurm: as much as the site's limits let queue now, the rest in waves);
-    returns the submission (``.submitted``: key -> job id) and notes on how it was cut."""
+    returns the submission (``.submitted``: key -> job id) and notes on how it was cut.
+    ``limits``: the site's, as read now (default: asked of Slurm)."""
     if ("collect", COLLECT_MEMBER, "") in todo:
         clear_done(plan.leaderboard)  # it predates the results being (re)made: never let it look finished
     dag = DagSubmitter(plan, store, submitter, in_flight=in_flight_ids, functions=functions)
     if submitter.dry_run is None and executor_of(plan) == "local":
         dag.run_local(todo)
         return dag, []
-    limits = read_site_limits(submitter.commands)
+    limits = limits or read_site_limits(submitter.commands)
     recorded = read_waves(store).get("max_submit_jobs")
     if limits.max_submit_jobs is None and recorded:  # e.g. an advance job on a node that cannot reach slurmdbd
         limits = replace(limits, max_submit_jobs=recorded)

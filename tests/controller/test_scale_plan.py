@@ -152,16 +152,16 @@ def test_site_limits_parsing():
     assert limits(free_submit=10).free() == (10, "MaxSubmitJobs=10 of your association (0 queued now)")
 
 
-def test_dry_run_of_a_sweep_over_the_limit_says_it_goes_in_waves(tmp_path, monkeypatch):
+def test_dry_run_of_a_sweep_over_the_limit_says_it_goes_in_waves(tmp_path):
     from mft_hpc.controller import operations
 
     plan = sweep_plan(tmp_path, 10, limit=4)
-    monkeypatch.setattr(operations, "read_site_limits", lambda commands: limits(free_submit=30))
     log = DryRunLog()
     with StateStore(plan.run.state_db, run=plan.name) as store:
         store.add_elements(element_specs(plan))
         dag, notes = operations._submit(plan, store, set(all_keys(plan)), {},
-                                        Submitter(plan.members[0].config.cluster, plan.run.logs, dry_run=log))
+                                        Submitter(plan.members[0].config.cluster, plan.run.logs, dry_run=log),
+                                        limits=limits(free_submit=30))
     assert len(dag.submitted) == 28 and "waves" in notes[0]
     advance = list(log.scripts.values())[-1]
     assert flags(advance)["job-name"] == "big-waves" and flags(advance)["dependency"].startswith("afterany:")
