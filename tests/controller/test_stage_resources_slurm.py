@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 from controller_helpers import wait_for_run, write_chat_data, write_config
+from polling import wait_for
 
 from mft_hpc.config import load_config
 from mft_hpc.controller.operations import start_run
@@ -73,7 +74,11 @@ def test_sweep_jobs_carry_their_stage_resources(tmp_path, tiny_model_dir, benchm
     assert {e.label: e.state for e in elements} == {e.label: COMPLETED for e in elements}
     assert len(elements) == 2 * 3 + 1
 
-    rows = sacct_rows(outcome.submitted.values())
+    def ended_rows():  # the collect job writes its .done before its own job has ended
+        rows = sacct_rows(outcome.submitted.values())
+        return rows if all(r["State"] not in ("PENDING", "RUNNING", "COMPLETING") for r in rows.values()) else None
+
+    rows = wait_for(ended_rows, 60, what="every job's end in accounting")
     expected = {  # stage: (partition, GPUs, memory, time limit, constraint)
         "train": ("gpu", "2", "3G", "00:15:00", "gpunode"),
         "generate": ("gpu", "1", "2G", "00:12:00", "gpunode"),
