@@ -34,7 +34,8 @@ def register(verbs: argparse._SubParsersAction) -> None:
 def _evaluate(args: argparse.Namespace) -> int:
     from mft_hpc.evaluate.evaluate import evaluate_tasks
     from mft_hpc.evaluate.generations import discover_tasks
-    from mft_hpc.tasks.registry import TASK_NAMES, check_task
+    from mft_hpc.tasks.names import TASK_NAMES
+    from mft_hpc.tasks.registry import check_task
 
     check_output_dir(args.out, "--out")  # before scoring anything
     tasks = [check_task(t) for t in args.tasks] if args.tasks else discover_tasks(args.generations, args.model, TASK_NAMES)

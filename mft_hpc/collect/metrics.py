@@ -13,8 +13,9 @@ from pathlib import Path
 from statistics import fmean
 
 from mft_hpc.errors import UserError
-from mft_hpc.submission.competition import TASKS, split_task_model
+from mft_hpc.submission.competition import split_task_model
 from mft_hpc.submission.source import member_generate_section
+from mft_hpc.tasks.names import TASK_NAMES
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class MemberScores:
 
     @property
     def missing(self) -> list[str]:
-        return [task for task in TASKS if task not in self.scores]
+        return [task for task in TASK_NAMES if task not in self.scores]
 
     @property
     def complete(self) -> bool:
@@ -36,7 +37,7 @@ class MemberScores:
     @property
     def mean(self) -> float | None:
         """The competition score: mean over all 13 tasks, None unless every task is present."""
-        return fmean(self.scores[task] for task in TASKS) if self.complete else None
+        return fmean(self.scores[task] for task in TASK_NAMES) if self.complete else None
 
     @property
     def mean_of_present(self) -> float | None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from mft_hpc.config.sections.generate import check_model_name
 from mft_hpc.errors import UserError
 from mft_hpc.rundir import atomic_write_text, mark_done
+from mft_hpc.tasks.names import IM_END
 from mft_hpc.tasks.postprocess import harness_output
 
 
@@ -29,7 +30,7 @@ def serialize(generations: list[str]) -> str:
 
 
 def harness_strings(task: str, docs: list[dict], records: dict[int, dict], source: str, style: str = "competition",
-                    system_prompt: str | None = None, eos: str = "<|im_end|>",
+                    system_prompt: str | None = None, eos: str = IM_END,
                     assistant_newline: bool = False) -> list[str]:
     """Post-processed strings in dataset order for problems 0..len(docs)-1; all must be present."""
     missing = [i for i in range(len(docs)) if i not in records]

@@ -26,8 +26,9 @@ from mft_hpc.report.submission import submissions
 from mft_hpc.report.training import member_training
 from mft_hpc.rundir import RunDir
 from mft_hpc.slurm.commands import SlurmCommands
-from mft_hpc.submission.competition import BASELINE_DESCRIPTION, BASELINE_MEAN, BASELINE_NAME, BASELINE_PASS1, TASKS
+from mft_hpc.submission.competition import BASELINE_DESCRIPTION, BASELINE_MEAN, BASELINE_NAME, BASELINE_PASS1
 from mft_hpc.submission.source import member_config
+from mft_hpc.tasks.names import TASK_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ def _evaluation(run: RunDir, members: list[str], missing: list[str]) -> dict:
     best = board["best_member"]
     limits = sorted({s.limit for s in scores.values() if s.limit is not None})
     return {
-        "tasks": list(TASKS),
+        "tasks": list(TASK_NAMES),
         "members": per_member,
         "best_member": best,
         "best_mean": scores[best].mean if best else None,

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Callable
 
 from mft_hpc.errors import UserError
-from mft_hpc.submission.competition import PROBLEM_COUNTS, TASKS, generations_file_name
+from mft_hpc.submission.competition import generations_file_name
+from mft_hpc.tasks.names import PROBLEM_COUNTS, TASK_NAMES
 
 FOLDER_PREFIX = "generations_"
 PARTIAL_WORD = "partial"
@@ -43,10 +44,10 @@ def model_of_folder(folder: str) -> str | None:
 
 
 def _name_problems(where: str, model: str, names: list[str]) -> list[str]:
-    expected = {generations_file_name(task, model): task for task in TASKS}
+    expected = {generations_file_name(task, model): task for task in TASK_NAMES}
     problems = []
-    if len(names) != len(TASKS):
-        problems.append(f"{where}: has {len(names)} files, expected exactly {len(TASKS)} (one per task)")
+    if len(names) != len(TASK_NAMES):
+        problems.append(f"{where}: has {len(names)} files, expected exactly {len(TASK_NAMES)} (one per task)")
     missing = sorted(set(expected) - set(names))
     for name in sorted(set(names) - set(expected)):
         # A misnamed file most likely stands for one of the missing names.
@@ -93,7 +94,7 @@ def check_files(where: str, model: str, names: list[str], read: Callable[[str], 
     """Check the file names and contents of one generations folder; raise UserError listing all problems."""
     problems = _name_problems(where, model, names)
     counts = {}
-    for task in TASKS:
+    for task in TASK_NAMES:
         name = generations_file_name(task, model)
         if name not in names:
             continue
@@ -103,7 +104,7 @@ def check_files(where: str, model: str, names: list[str], read: Callable[[str], 
             counts[task] = count
     if problems:
         raise UserError("\n".join(["submission refused:"] + problems))
-    partial = any(counts[task] < PROBLEM_COUNTS[task] for task in TASKS)
+    partial = any(counts[task] < PROBLEM_COUNTS[task] for task in TASK_NAMES)
     return CheckedSubmission(model=model, counts=counts, partial=partial)
 
 

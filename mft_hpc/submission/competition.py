@@ -9,12 +9,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from mft_hpc.config.sections.generate import ALL_TASKS
-
-TASKS: tuple[str, ...] = tuple(ALL_TASKS)
-
-# Problems per task = entries in generations_{task}_{model}.json, in dataset order.
-PROBLEM_COUNTS = MappingProxyType({task: 500 if task == "mbpp" else 164 for task in TASKS})
+from mft_hpc.tasks.names import TASK_NAMES
 
 # The organizers' baseline: Qwen-1.8B *lightly fine-tuned* by them (not the untuned base, which Qwen
 # reports at HumanEval 15.2 / MBPP 14.2), pass@1 per task; the published mean is 0.0933.
@@ -55,7 +50,7 @@ def split_task_model(stem: str, prefix: str) -> tuple[str, str] | None:
     if not stem.startswith(head):
         return None
     rest = stem[len(head):]
-    for task in sorted(TASKS, key=len, reverse=True):
+    for task in sorted(TASK_NAMES, key=len, reverse=True):
         if rest.startswith(task + "_") and len(rest) > len(task) + 1:
             return task, rest[len(task) + 1:]
     return None

@@ -1,4 +1,4 @@
-"""Task names, their languages and their problems, read from the benchmarks directory.
+"""Task checks, their languages and their problems, read from the benchmarks directory.
 
 Layout of the benchmarks directory (see /work/shared/benchmarks/README.md):
     humanevalpack/<lang>.jsonl   164 rows each
@@ -10,14 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mft_hpc.config.sections.generate import ALL_TASKS
 from mft_hpc.errors import UserError
-
-TASK_NAMES: tuple[str, ...] = tuple(ALL_TASKS)
-LANGUAGES = ("python", "java", "js", "cpp", "go", "rust")
-
-HUMANEVALPACK_SIZE = 164
-MBPP_FIRST_TASK_ID, MBPP_LAST_TASK_ID = 11, 510
+from mft_hpc.tasks.names import HUMANEVALPACK_SIZE, MBPP_FIRST_TASK_ID, MBPP_LAST_TASK_ID, TASK_NAMES
 
 
 def check_task(task: str) -> str:

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from mft_hpc.config.schema import Config
 from mft_hpc.errors import ConfigError
+from mft_hpc.tasks.names import IM_END, IM_START
 
-CHATML_TOKENS = ("<|im_start|>", "<|im_end|>")
+CHATML_TOKENS = (IM_START, IM_END)
 # where a HF model directory may declare its special tokens (Qwen-1 declares them in its tokenizer code)
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
                    "vocab.json", "qwen.tiktoken")

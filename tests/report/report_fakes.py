@@ -20,7 +20,8 @@ from mft_hpc.controller.runfile import write_run
 from mft_hpc.controller.state import StateChange, StateStore
 from mft_hpc.controller.submit import COLLECT_KEY, all_keys, element_specs, store_key
 from mft_hpc.rundir import RunDir, atomic_write_json, mark_done
-from mft_hpc.submission.competition import BASELINE_PASS1, PROBLEM_COUNTS, TASKS
+from mft_hpc.submission.competition import BASELINE_PASS1
+from mft_hpc.tasks.names import PROBLEM_COUNTS, TASK_NAMES
 
 TRAIN_TASKS = ("code-synthesis", "code-repair")
 REASONS = {
@@ -150,7 +151,7 @@ def build_synthetic_run(root: Path, name: str, members: int, limit: int | None, 
     for index, member in enumerate(plan.members):
         write_training(plan.run, member.name, steps, coba, rng)
         bonus = 0.01 * index - 0.03
-        for task in TASKS:
+        for task in TASK_NAMES:
             write_task_results(member, task, max(0.0, min(1.0, BASELINE_PASS1[task] + bonus + rng.uniform(0, 0.04))),
                                limit, rng)
     with StateStore(plan.run.state_db, run=plan.name) as store:
