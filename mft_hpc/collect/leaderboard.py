@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mft_hpc.collect.metrics import MemberScores, read_run_scores
-from mft_hpc.rundir import atomic_write_json, atomic_write_text
+from mft_hpc.rundir import RunDir, atomic_write_json, atomic_write_text
 from mft_hpc.submission.competition import BASELINE_DESCRIPTION, BASELINE_MEAN, BASELINE_NAME, BASELINE_PASS1
 from mft_hpc.tasks.names import TASK_NAMES
 
@@ -104,12 +104,11 @@ def grouping(member: MemberScores) -> dict:
 
 def write_leaderboard(run: str | Path) -> dict:
     """Collect every member's metrics of ``run`` and write the leaderboard files; return the board."""
-    run = Path(run)
+    run = RunDir(Path(run))
     members = read_run_scores(run)
     board = build_leaderboard(members)
-    collect = run / "collect"
     for member in members:
-        atomic_write_json(collect / "grouped" / f"{member.member}.json", grouping(member), indent=2)
-    atomic_write_json(collect / "leaderboard.json", board, indent=2)
-    atomic_write_text(collect / "leaderboard.md", render_markdown(board))
+        atomic_write_json(run.collect / "grouped" / f"{member.member}.json", grouping(member), indent=2)
+    atomic_write_json(run.leaderboard, board, indent=2)
+    atomic_write_text(run.leaderboard.with_suffix(".md"), render_markdown(board))
     return board

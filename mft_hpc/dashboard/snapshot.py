@@ -10,7 +10,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mft_hpc.collect.metrics import MemberScores, read_member_scores, run_members
+from mft_hpc.collect.metrics import MemberScores, read_member_scores
+from mft_hpc.config.member import member_section
 from mft_hpc.controller.state import (
     CANCELLED,
     COMPLETED,
@@ -25,8 +26,7 @@ from mft_hpc.controller.state import (
     StateStore,
 )
 from mft_hpc.errors import UserError
-from mft_hpc.rundir import is_done
-from mft_hpc.submission.source import member_config
+from mft_hpc.rundir import RunDir, is_done
 from mft_hpc.tasks.names import PROBLEM_COUNTS, TASK_NAMES
 
 UNKNOWN = "unknown"
@@ -216,15 +216,13 @@ def _file_states(run: Path, member: str) -> dict[str, dict[str, str]]:
 
 def _max_steps(run: Path, member: str) -> int | None:
     try:
-        tree, _ = member_config(run, member)
+        return member_section(RunDir(run), member, "train").max_steps
     except UserError:
         return None
-    value = (tree.get("train") or {}).get("max_steps") if isinstance(tree.get("train"), dict) else None
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 def _member_view(run: Path, member: str, elements: list[Element]) -> MemberView:
-    scores = read_member_scores(run, member)
+    scores = read_member_scores(RunDir(run), member)
     task_states = _file_states(run, member)
     for stage in TASK_STAGES:
         for task in TASK_NAMES:
@@ -322,7 +320,7 @@ def read_run(run: str | Path) -> RunView:
         problem, store = str(err), None
     if store is None and problem is None and (run / "run.json").exists():
         problem = f"{run / 'state.sqlite'}: missing; `mft-hpc repair {run}` rebuilds it"
-    names = sorted(set(run_members(run)) | {e.member for e in elements if e.stage != "collect"})
+    names = sorted(set(RunDir(run).member_names()) | {e.member for e in elements if e.stage != "collect"})
     members = [_member_view(run, name, [e for e in elements if e.member == name]) for name in names]
     failures = [e for e in elements if e.state in FAILED_STATES]
     collect = [e.state for e in elements if e.stage == "collect"]

@@ -8,6 +8,7 @@ from pathlib import Path
 from mft_hpc.config.sections.generate import check_model_name
 from mft_hpc.errors import UserError
 from mft_hpc.rundir import atomic_write_text, mark_done
+from mft_hpc.rundir.layout import generations_file_name, generations_folder_name
 from mft_hpc.tasks.names import IM_END
 from mft_hpc.tasks.postprocess import harness_output
 
@@ -21,7 +22,7 @@ def valid_model_name(name: str | None) -> str:
 
 def generations_path(out_dir: str | Path, task: str, model: str) -> Path:
     model = valid_model_name(model)
-    return Path(out_dir) / f"generations_{model}" / f"generations_{task}_{model}.json"
+    return Path(out_dir) / generations_folder_name(model) / generations_file_name(task, model)
 
 
 def serialize(generations: list[str]) -> str:

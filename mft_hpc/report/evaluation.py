@@ -70,7 +70,7 @@ def top_reasons(groups: dict[tuple[str, str], dict], limit: int = TOP_REASONS) -
 
 def member_evaluation(run: RunDir, member: str, scores: MemberScores) -> dict:
     """Scores, verdicts and failure reasons of ``member``; ``_groups`` is kept for run-wide ranking."""
-    evaluate_dir = run.stage_dir(member, "evaluate")
+    evaluate_dir = run.member(member).evaluate
     notes = list(scores.problems)
     verdicts: dict[str, dict[str, int]] = {}
     reasons: dict[str, list[dict]] = {}

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Callable
 
 from mft_hpc.errors import UserError
-from mft_hpc.submission.competition import generations_file_name
+from mft_hpc.rundir.layout import generations_file_name, generations_folder_name
 from mft_hpc.tasks.names import PROBLEM_COUNTS, TASK_NAMES
 
-FOLDER_PREFIX = "generations_"
+FOLDER_PREFIX = generations_folder_name("")
 PARTIAL_WORD = "partial"
 PARTIAL_COMMENT_PREFIX = b"mft-hpc partial submission"
 

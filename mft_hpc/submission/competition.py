@@ -33,14 +33,6 @@ BASELINE_NAME = "organizers-baseline"
 BASELINE_DESCRIPTION = "the organizers' lightly fine-tuned Qwen-1.8B"
 
 
-def generations_file_name(task: str, model: str) -> str:
-    return f"generations_{task}_{model}.json"
-
-
-def metrics_file_name(task: str, model: str) -> str:
-    return f"metrics_{task}_{model}.json"
-
-
 def split_task_model(stem: str, prefix: str) -> tuple[str, str] | None:
     """``generations_mbpp_my_model`` -> ("mbpp", "my_model"); None if no known task follows ``prefix_``.
 
