@@ -149,7 +149,8 @@ class TrainLoop:
         latest = self.checkpoints.latest()
         if latest is None:
             state = TrainerState(task_weights=static_weights(self.config, self.task_names))
-            self.metrics.log({"kind": "start", "step": 0, "world_size": self.world, "time": time.time()})
+            self.metrics.log({"kind": "start", "step": 0, "total_steps": self.total_steps, "world_size": self.world,
+                              "time": time.time()})
             if self.train.loss_mode == "coba" and len(self.bundle.valid):
                 self._eval_and_track(state)  # CoBa normalises by the starting validation losses
                 state.best_eval, state.best_step, state.evals_without_improvement = None, None, 0
@@ -157,7 +158,7 @@ class TrainLoop:
         state = self.checkpoints.load(self.accelerator, latest)
         self.metrics.truncate_after(state.step)
         self.metrics.log({"kind": "start", "step": state.step, "resumed_from": latest.name,
-                          "world_size": self.world, "time": time.time()})
+                          "total_steps": self.total_steps, "world_size": self.world, "time": time.time()})
         return state
 
     def run(self) -> TrainerState:
@@ -230,6 +231,7 @@ class TrainLoop:
             row = window.row(state, lr, self.task_names, self.flops, self.peak_flops, self.world)
             state.tokens_seen += row["tokens"]
             row["tokens_seen"] = state.tokens_seen
+            row["total_steps"] = self.total_steps  # max_steps, else epochs x steps per epoch: the ETA's total
             self.metrics.log(row)
             window.reset()
         last = state.step >= self.total_steps
