@@ -48,9 +48,6 @@ class DatasetSplit:
     def packing_efficiency(self) -> float:
         return efficiency(self.n_tokens, len(self.rows), self.seq_length)
 
-    def tasks_present(self) -> list[int]:
-        return sorted(set(self.row_task.tolist()))
-
 
 @dataclass
 class DataStats:

