@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mft_hpc.config.sections.data import DataSection
 from mft_hpc.data.codec import as_codec
 from mft_hpc.data.packing import best_fit_decreasing, efficiency
 from mft_hpc.data.records import discover_tasks
@@ -109,7 +110,7 @@ def refuse_invalid(errors: list[str]) -> None:
                                  "(see `mft-hpc data check`) or set data.skip_invalid: true"]))
 
 
-def build_datasets(data_cfg, tokenizer, cache_dir: str | os.PathLike | None = None,
+def build_datasets(data_cfg: DataSection, tokenizer, cache_dir: str | os.PathLike | None = None,
                    show_progress: bool = True) -> DataBundle:
     """Read, validate, tokenize (cached under ``cache_dir``), split and row up the configured tasks.
 

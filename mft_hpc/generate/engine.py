@@ -12,6 +12,8 @@ import logging
 from dataclasses import dataclass
 from typing import Callable
 
+from mft_hpc.config.sections.generate import GenerateSection
+
 log = logging.getLogger(__name__)
 
 
@@ -40,7 +42,7 @@ def record(task: str, index: int, tokens: list[int], reason: str, tokenizer) -> 
     return {"task": task, "index": index, "completion": completion, "finish_reason": reason, "n_tokens": len(tokens)}
 
 
-def open_engine(model_dir, gen_cfg, trust_remote_code: bool = False):
+def open_engine(model_dir, gen_cfg: GenerateSection, trust_remote_code: bool = False):
     """The backend's engine with the model loaded (``generate(works)``, ``close()``)."""
     if gen_cfg.backend == "vllm":
         from mft_hpc.generate.vllm_backend import VllmEngine

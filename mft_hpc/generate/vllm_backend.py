@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from mft_hpc.config.sections.generate import GenerateSection
 from mft_hpc.errors import UserError
 from mft_hpc.generate.engine import GenerationFailed, Work, record
 from mft_hpc.generate.settings import decode_settings
@@ -56,7 +57,7 @@ class _Request:
 class VllmEngine:
     """``vllm.LLM`` loaded once; ``generate`` runs any number of tasks through it."""
 
-    def __init__(self, model_dir, gen_cfg, trust_remote_code: bool = False):
+    def __init__(self, model_dir, gen_cfg: GenerateSection, trust_remote_code: bool = False):
         vllm = _import_vllm()
         from transformers import AutoTokenizer, GenerationConfig
 
