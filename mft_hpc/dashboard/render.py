@@ -14,8 +14,8 @@ from rich.table import Table
 from rich.text import Text
 
 from mft_hpc.controller.state import CANCELLED, COMPLETED, FAILED, PENDING, PLANNED, RUNNING, SKIPPED, TIMEOUT
-from mft_hpc.dashboard import format as fmt
 from mft_hpc.dashboard.snapshot import TASK_STAGES, UNKNOWN, MemberView, RunView
+from mft_hpc.report import format as fmt
 from mft_hpc.report.summary import cost_summary_line
 from mft_hpc.submission.competition import BASELINE_DESCRIPTION, BASELINE_MEAN, BASELINE_NAME, BASELINE_PASS1
 from mft_hpc.tasks.names import TASK_NAMES
