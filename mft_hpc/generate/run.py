@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mft_hpc.config.sections.generate import GenerateSection
-from mft_hpc.generate.engine import GenerationFailed, Work, open_engine
+from mft_hpc.generate.engine import GenerationFailed, Work
 from mft_hpc.generate.outputs import generations_path, harness_strings, valid_model_name, write_generations
 from mft_hpc.generate.progress import Progress, progress_path
 from mft_hpc.generate.rawfile import RAW_KEYS, RawWriter, raw_path, read_raw
@@ -29,6 +29,20 @@ log = logging.getLogger(__name__)
 
 def task_problems(gen_cfg: GenerateSection, task: str) -> list[dict]:
     return load_problems(gen_cfg.benchmarks, task)[: gen_cfg.limit]
+
+
+def open_engine(model_dir, gen_cfg: GenerateSection, trust_remote_code: bool = False):
+    """The backend's engine with the model loaded (``generate(works)``, ``close()``): one per element."""
+    if gen_cfg.backend == "vllm":
+        from mft_hpc.generate.vllm_backend import VllmEngine
+
+        engine = VllmEngine(model_dir, gen_cfg, trust_remote_code)
+    else:
+        from mft_hpc.generate.hf_backend import HFEngine
+
+        engine = HFEngine(model_dir, gen_cfg, trust_remote_code)
+    log.info("engine started: backend %s, model %s", gen_cfg.backend, model_dir)
+    return engine
 
 
 def run_task(model_dir: str | Path, task: str, out_dir: str | Path, gen_cfg: GenerateSection, shard: int | None = None,

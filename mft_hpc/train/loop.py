@@ -24,10 +24,10 @@ from mft_hpc.train.loss import combine_tasks, supervised_token_losses, task_sums
 from mft_hpc.train.flops import ModelFlops, batch_sample_lengths, causal_pairs, mfu, peak_flops
 from mft_hpc.train.kernels import check_packed_isolation
 from mft_hpc.train.metrics import MetricsLog, memory_gib
-from mft_hpc.train.model_loading import hf_model
 from mft_hpc.train.preemption import PreemptionGuard
 from mft_hpc.train.schedule import lr_at
 from mft_hpc.train.state import TrainerState
+from mft_hpc.train.unwrap import hf_model
 
 
 def _all_reduce(tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:
