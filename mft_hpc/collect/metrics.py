@@ -1,7 +1,7 @@
 """Read the evaluation stage's metrics files of every member of a run.
 
 Each member's ``evaluate/`` holds ``metrics_{model}/metrics_{task}_{model}.json`` =
-``{"<task>": {"pass@1": x}, "config": {...}}`` (harness_spec §6.4). A task without a readable file is
+``{"<task>": {"pass@1": x}, "config": {...}}`` (the grader's layout). A task without a readable file is
 *missing*: it is reported as such and never counted as 0.
 """
 

@@ -1,4 +1,4 @@
-"""The harness's generation files: generations_{model}/generations_{task}_{model}.json (spec §5.4)."""
+"""The harness's generation files: generations_{model}/generations_{task}_{model}.json."""
 
 from __future__ import annotations
 

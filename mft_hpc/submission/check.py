@@ -1,6 +1,6 @@
 """Validate a submission: folder ``generations_{model}/`` with exactly the 13 competition files.
 
-Rules (MFTCoder ``codeqwen_competition`` README, harness_spec §1 and §5.4): one folder named
+Rules (the competition's submission format): one folder named
 ``generations_{model}``; exactly 13 files ``generations_{task}_{model}.json``, one per task; each a
 JSON list, in dataset order, with one entry per problem (164, mbpp 500), each entry a list holding
 exactly one string (greedy, n_samples=1). A wrong name scores 0 on the platform, a short list silently

@@ -1,8 +1,7 @@
 """Facts about the Qwen AI code competition that pack, collect and the dashboard share.
 
-Source: MFTCoder branch ``codeqwen_competition``, ``mft_peft_hf/README.md`` ("baseline" block:
-Qwen-1.8B lightly fine-tuned by the organizers, greedy, pass@1), and
-/work/shared/reference/harness_spec.md §1 and §5.4.
+The baseline is the one the competition publishes: Qwen-1.8B lightly fine-tuned by the organizers,
+greedy decoding, pass@1 per task.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""From raw completion to the string the harness writes into the generations file (spec §5).
+"""From raw completion to the string the harness writes into the generations file.
 
 ``harness_output`` replays ``complete_code`` (prefix slice, suffix → "\\n", eos text removed) on
 ``model input + completion`` (the harness decodes prompt and generation together; Qwen's BPE

@@ -1,6 +1,6 @@
 """Model input text, built exactly as the competition's launch script and harness build it.
 
-harness_spec.md §3: the task prompt (HumanEvalPack ``instruct`` prompt, stripped; MBPP InCoder
+The task prompt (HumanEvalPack ``instruct`` prompt, stripped; MBPP InCoder
 docstring) gets one trailing "\\n" if it lacks one, then ``prefix + prompt + suffix``. The one
 deliberate departure, opt-in (``assistant_newline``): the ChatML suffix may end ``assistant\\n`` as in training.
 """

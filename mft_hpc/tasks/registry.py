@@ -1,6 +1,6 @@
 """Task checks, their languages and their problems, read from the benchmarks directory.
 
-Layout of the benchmarks directory (see /work/shared/benchmarks/README.md):
+Layout of the benchmarks directory (``generate.benchmarks``):
     humanevalpack/<lang>.jsonl   164 rows each
     mbpp/mbpp.jsonl              974 rows; the scored split is rows 10..509 = task_id 11..510
 """

@@ -1,4 +1,4 @@
-"""Stop words and the harness's per-sequence "is this generation finished?" rule (spec §4)."""
+"""Stop words and the harness's per-sequence "is this generation finished?" rule."""
 
 from __future__ import annotations
 
