@@ -32,7 +32,8 @@ from mft_hpc.evaluate.canonical import canonical_generation  # noqa: E402
 from mft_hpc.evaluate.image import default_image  # noqa: E402
 from mft_hpc.evaluate.languages import program_job  # noqa: E402
 from mft_hpc.evaluate.runtime import make_runtime, scratch_root  # noqa: E402
-from mft_hpc.tasks.registry import TASK_NAMES, load_problems  # noqa: E402
+from mft_hpc.tasks.names import TASK_NAMES  # noqa: E402
+from mft_hpc.tasks.registry import load_problems  # noqa: E402
 
 # runs inside the container: the image's worker, with run_step reaping through wait4
 INSIDE = r'''

@@ -40,7 +40,8 @@ from mft_hpc.evaluate.judge import judge  # noqa: E402
 from mft_hpc.evaluate.known_broken import FLAKY, KNOWN_BROKEN  # noqa: E402
 from mft_hpc.evaluate.languages import program_job  # noqa: E402
 from mft_hpc.evaluate.runtime import make_runtime, scratch_root  # noqa: E402
-from mft_hpc.tasks.registry import TASK_NAMES, load_problems  # noqa: E402
+from mft_hpc.tasks.names import TASK_NAMES  # noqa: E402
+from mft_hpc.tasks.registry import load_problems  # noqa: E402
 
 
 def children_cpu() -> float:

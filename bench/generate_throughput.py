@@ -8,7 +8,7 @@ the harness stops (eos, brace/indent rules, stop words), not only at the token c
 1. seed: the harness's loop (HF generate, batch 1, decode every step) on ``--seed-prompts`` prompts
    spread over the suite, each with its own task's stop rule; its tokens/s is the baseline.
 2. each backend (exact, hf, hf-continuous, vllm) on the whole suite (2,468 prompts; ``--limit`` per
-   task) through the job code (engine.open_engine, one engine for the 13 tasks), with the real stop
+   task) through the job code (run.open_engine, one engine for the 13 tasks), with the real stop
    rules. Engine start-up (model load, vLLM's start) is reported apart from decode time; the ratio is
    the backend's decode tokens/s over the seed's.
 
@@ -144,7 +144,8 @@ def run_backend(args, model_dir: str, backend: str) -> dict:
     """One engine for the whole suite, as a generation element with every task runs it."""
     from collections import Counter
 
-    from mft_hpc.generate.engine import Work, open_engine
+    from mft_hpc.generate.engine import Work
+    from mft_hpc.generate.run import open_engine
 
     records: list[dict] = []
     works = [Work(task, prompts, records.append) for task, prompts in suite(args.benchmarks, args.limit).items()]

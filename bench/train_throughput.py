@@ -172,7 +172,7 @@ def seed_loss(engine, batch: dict, device: str):
 def packed_loss(engine, batch: dict, fused: bool):
     from mft_hpc.data import model_inputs
     from mft_hpc.train.loss import combine_tasks, supervised_token_losses, task_sums
-    from mft_hpc.train.model_loading import hf_model
+    from mft_hpc.train.unwrap import hf_model
 
     inputs = model_inputs(batch, hf_model(engine))
     losses, rows = supervised_token_losses(engine, inputs, batch["input_ids"], batch["loss_mask"], fused=fused)

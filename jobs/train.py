@@ -33,7 +33,7 @@ def submit_training(loaded: LoadedConfig, run: RunDir, *, dry_run=None) -> list:
     submitter = Submitter(members[0][1].cluster, run.logs, dry_run=dry_run)
     member_dirs = []
     for name, _ in members:
-        member_dir = run.member(name)
+        member_dir = run.member(name).root
         member_dir.mkdir(parents=True, exist_ok=True)
         member_dirs.append(str(member_dir))
     return submitter.map_array(TrainElement(), [member for _, member in members], member_dirs,

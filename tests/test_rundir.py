@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from mft_hpc.rundir import RunDir, atomic_open, atomic_write_json, done_info, is_done, mark_done
+from mft_hpc.rundir import RunDir, atomic_open, atomic_write_json, done_info, is_done, is_run_dir, mark_done
 
 
 def test_atomic_write_replaces_whole_file(tmp_path):
@@ -42,9 +42,16 @@ def test_done_marker_written_last(tmp_path):
 def test_rundir_layout(tmp_path):
     run = RunDir.create(tmp_path / "runs" / "r1")
     assert run.logs.is_dir() and run.collect.is_dir()
-    assert run.stage("lr1e-4", "generate") == run.root / "members" / "lr1e-4" / "generate"
+    member = run.member("lr1e-4")
+    assert member.stage("generate") == member.generate == run.root / "members" / "lr1e-4" / "generate"
+    assert member.generations_file("mbpp", "m") == member.generate / "generations_m" / "generations_mbpp_m.json"
+    assert member.metrics_file("mbpp", "m") == member.evaluate / "metrics_m" / "metrics_mbpp_m.json"
+    assert member.data_cache == run.root / "cache" / "data"
     with pytest.raises(ValueError):
-        run.stage("main", "bogus")
+        member.stage("bogus")
+    assert not is_run_dir(run.root) and run.member_names() == []
+    member.generate.mkdir(parents=True)
+    assert is_run_dir(run.root) and run.member_names() == ["lr1e-4"] and not is_run_dir(member.generate)
 
 
 def test_atomic_writes_get_the_mode_open_would_give(tmp_path):

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from types import SimpleNamespace
-
 from mft_hpc.cli.options import at_least, check_output_dir
 
 
@@ -32,13 +30,15 @@ def register(verbs: argparse._SubParsersAction) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from mft_hpc.config.sections.evaluate import EvaluateSection
     from mft_hpc.evaluate.evaluate import evaluate_tasks
     from mft_hpc.evaluate.generations import discover_tasks
-    from mft_hpc.tasks.registry import TASK_NAMES, check_task
+    from mft_hpc.tasks.names import TASK_NAMES
+    from mft_hpc.tasks.registry import check_task
 
     check_output_dir(args.out, "--out")  # before scoring anything
     tasks = [check_task(t) for t in args.tasks] if args.tasks else discover_tasks(args.generations, args.model, TASK_NAMES)
-    cfg = SimpleNamespace(runtime=args.runtime, image=args.image, workers=args.workers, unsafe_host=args.unsafe_host,
+    cfg = EvaluateSection(runtime=args.runtime, image=args.image, workers=args.workers, unsafe_host=args.unsafe_host,
                           cache=not args.no_cache, cache_dir=args.cache_dir)
 
     def progress(done: int, total: int) -> None:

@@ -13,6 +13,7 @@ from mft_hpc.cli.options import at_least
 from mft_hpc.controller.state import TERMINAL_STATES, StateStore
 from mft_hpc.dashboard.run_path import resolve_run_dir
 from mft_hpc.errors import UserError
+from mft_hpc.rundir import RunDir
 
 
 def register(verbs: argparse._SubParsersAction) -> None:
@@ -27,10 +28,10 @@ def register(verbs: argparse._SubParsersAction) -> None:
 
 
 def _log_path(run: Path, key: str) -> tuple[StateStore, int, Path]:
-    store = StateStore.open_reader(run / "state.sqlite")
+    store = StateStore.open_reader(RunDir(run).state_db)
     if store is None:
         if (run / "run.json").is_file():
-            raise UserError(f"{run / 'state.sqlite'}: missing; `mft-hpc repair {run}` rebuilds it")
+            raise UserError(f"{RunDir(run).state_db}: missing; `mft-hpc repair {run}` rebuilds it")
         raise UserError(f"{run}: no state.sqlite yet: nothing has been submitted")
     try:
         element = store.element(key)

@@ -9,9 +9,9 @@ from pathlib import Path
 from mft_hpc.cli.options import check_output_file
 from mft_hpc.errors import UserError
 from mft_hpc.submission.check import check_zip
-from mft_hpc.submission.competition import PROBLEM_COUNTS, TASKS
 from mft_hpc.submission.pack import default_out, pack
 from mft_hpc.submission.source import META_FILE, resolve_source
+from mft_hpc.tasks.names import PROBLEM_COUNTS, TASK_NAMES
 
 
 def register(verbs: argparse._SubParsersAction) -> None:
@@ -33,7 +33,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
 
 def _summary(checked) -> str:
     full = sum(PROBLEM_COUNTS.values())
-    return f"model {checked.model}: {len(checked.counts)}/{len(TASKS)} tasks, {checked.total}/{full} problems"
+    return f"model {checked.model}: {len(checked.counts)}/{len(TASK_NAMES)} tasks, {checked.total}/{full} problems"
 
 
 def _warn_partial(path: Path) -> None:

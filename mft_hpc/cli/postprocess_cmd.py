@@ -11,7 +11,7 @@ from mft_hpc.generate.outputs import generations_path, harness_strings, valid_mo
 from mft_hpc.generate.rawfile import read_raw
 from mft_hpc.errors import UserError
 from mft_hpc.tasks import load_problems
-from mft_hpc.tasks.prompts import PROMPT_STYLES
+from mft_hpc.tasks.names import IM_END, PROMPT_STYLES
 from mft_hpc.tasks.registry import check_task
 
 
@@ -25,7 +25,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--system-prompt", default=None)
     parser.add_argument("--assistant-newline", action="store_true",
                         help="the ChatML suffix ended with 'assistant' + newline (generate.assistant_newline)")
-    parser.add_argument("--eos", default="<|im_end|>", help="eos text (removed from outputs, a stop word)")
+    parser.add_argument("--eos", default=IM_END, help="eos text (removed from outputs, a stop word)")
     parser.set_defaults(func=_run)
 
 

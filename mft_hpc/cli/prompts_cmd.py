@@ -9,7 +9,8 @@ from mft_hpc.cli.options import at_least, check_output_file
 from mft_hpc.config.sections.generate import GenerateSection
 from mft_hpc.rundir import atomic_open
 from mft_hpc.tasks import TASK_NAMES, load_problems
-from mft_hpc.tasks.prompts import PROMPT_STYLES, model_input
+from mft_hpc.tasks.names import PROMPT_STYLES
+from mft_hpc.tasks.prompts import model_input
 from mft_hpc.tasks.registry import check_task
 
 

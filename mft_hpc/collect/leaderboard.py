@@ -12,8 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from mft_hpc.collect.metrics import MemberScores, read_run_scores
-from mft_hpc.rundir import atomic_write_json, atomic_write_text
-from mft_hpc.submission.competition import BASELINE_DESCRIPTION, BASELINE_MEAN, BASELINE_NAME, BASELINE_PASS1, TASKS
+from mft_hpc.rundir import RunDir, atomic_write_json, atomic_write_text
+from mft_hpc.submission.competition import BASELINE_DESCRIPTION, BASELINE_MEAN, BASELINE_NAME, BASELINE_PASS1
+from mft_hpc.tasks.names import TASK_NAMES
 
 MISSING = "missing"
 
@@ -32,7 +33,7 @@ def build_leaderboard(members: list[MemberScores]) -> dict:
     ranked = sorted(members, key=_rank_key)
     best = next((m.member for m in ranked if m.complete), None)
     best_per_task = {}
-    for task in TASKS:
+    for task in TASK_NAMES:
         present = [m.scores[task] for m in members if task in m.scores]
         top = max(present) if present else None
         best_per_task[task] = [m.member for m in members if top is not None and m.scores.get(task) == top]
@@ -41,7 +42,7 @@ def build_leaderboard(members: list[MemberScores]) -> dict:
         rows.append({
             "member": member.member,
             "model": member.model,
-            "scores": {task: member.scores.get(task) for task in TASKS},
+            "scores": {task: member.scores.get(task) for task in TASK_NAMES},
             "missing": member.missing,
             "mean": member.mean,
             "mean_of_present": member.mean_of_present,
@@ -51,7 +52,7 @@ def build_leaderboard(members: list[MemberScores]) -> dict:
             "problems": member.problems,
         })
     return {
-        "tasks": list(TASKS),
+        "tasks": list(TASK_NAMES),
         "baseline": {"name": BASELINE_NAME, "description": BASELINE_DESCRIPTION, "scores": dict(BASELINE_PASS1),
                      "mean": BASELINE_MEAN},
         "best_member": best,
@@ -95,7 +96,7 @@ def render_markdown(board: dict) -> str:
 
 def grouping(member: MemberScores) -> dict:
     return {
-        "results": [{"task": task, "pass@1": member.scores[task]} for task in TASKS if task in member.scores],
+        "results": [{"task": task, "pass@1": member.scores[task]} for task in TASK_NAMES if task in member.scores],
         "meta": {"model": member.model or member.member},
         "average": member.mean,
     }
@@ -103,12 +104,11 @@ def grouping(member: MemberScores) -> dict:
 
 def write_leaderboard(run: str | Path) -> dict:
     """Collect every member's metrics of ``run`` and write the leaderboard files; return the board."""
-    run = Path(run)
+    run = RunDir(Path(run))
     members = read_run_scores(run)
     board = build_leaderboard(members)
-    collect = run / "collect"
     for member in members:
-        atomic_write_json(collect / "grouped" / f"{member.member}.json", grouping(member), indent=2)
-    atomic_write_json(collect / "leaderboard.json", board, indent=2)
-    atomic_write_text(collect / "leaderboard.md", render_markdown(board))
+        atomic_write_json(run.collect / "grouped" / f"{member.member}.json", grouping(member), indent=2)
+    atomic_write_json(run.leaderboard, board, indent=2)
+    atomic_write_text(run.leaderboard.with_suffix(".md"), render_markdown(board))
     return board

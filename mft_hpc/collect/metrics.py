@@ -1,7 +1,7 @@
 """Read the evaluation stage's metrics files of every member of a run.
 
 Each member's ``evaluate/`` holds ``metrics_{model}/metrics_{task}_{model}.json`` =
-``{"<task>": {"pass@1": x}, "config": {...}}`` (harness_spec §6.4). A task without a readable file is
+``{"<task>": {"pass@1": x}, "config": {...}}`` (the grader's layout). A task without a readable file is
 *missing*: it is reported as such and never counted as 0.
 """
 
@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import fmean
 
+from mft_hpc.config.member import member_section
 from mft_hpc.errors import UserError
-from mft_hpc.submission.competition import TASKS, split_task_model
-from mft_hpc.submission.source import member_generate_section
+from mft_hpc.rundir import RunDir
+from mft_hpc.submission.competition import split_task_model
+from mft_hpc.tasks.names import TASK_NAMES
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,7 @@ class MemberScores:
 
     @property
     def missing(self) -> list[str]:
-        return [task for task in TASKS if task not in self.scores]
+        return [task for task in TASK_NAMES if task not in self.scores]
 
     @property
     def complete(self) -> bool:
@@ -36,7 +38,7 @@ class MemberScores:
     @property
     def mean(self) -> float | None:
         """The competition score: mean over all 13 tasks, None unless every task is present."""
-        return fmean(self.scores[task] for task in TASKS) if self.complete else None
+        return fmean(self.scores[task] for task in TASK_NAMES) if self.complete else None
 
     @property
     def mean_of_present(self) -> float | None:
@@ -54,18 +56,16 @@ def _pass_at_1(path: Path, task: str) -> tuple[float | None, str | None]:
     return float(value), None
 
 
-def member_limit(run: Path, member: str) -> int | None:
-    """generate.limit of a member, if its config says (None when unknown or unset)."""
+def member_limit(run: RunDir, member: str) -> int | None:
+    """generate.limit of a member (None when unset, or when its config cannot be read)."""
     try:
-        section, _ = member_generate_section(run, member)
+        return member_section(run, member, "generate").limit
     except UserError:
         return None
-    limit = section.get("limit")
-    return limit if isinstance(limit, int) and not isinstance(limit, bool) else None
 
 
-def read_member_scores(run: Path, member: str) -> MemberScores:
-    evaluate_dir = Path(run) / "members" / member / "evaluate"
+def read_member_scores(run: RunDir, member: str) -> MemberScores:
+    evaluate_dir = run.member(member).evaluate
     scores: dict[str, float] = {}
     models: set[str] = set()
     problems: list[str] = []
@@ -86,13 +86,8 @@ def read_member_scores(run: Path, member: str) -> MemberScores:
         scores[task] = value
         models.add(model)
     model = models.pop() if len(models) == 1 else None
-    return MemberScores(member, model, scores, problems, member_limit(Path(run), member))
+    return MemberScores(member, model, scores, problems, member_limit(run, member))
 
 
-def run_members(run: Path) -> list[str]:
-    members_dir = Path(run) / "members"
-    return sorted(p.name for p in members_dir.iterdir() if p.is_dir()) if members_dir.is_dir() else []
-
-
-def read_run_scores(run: Path) -> list[MemberScores]:
-    return [read_member_scores(run, member) for member in run_members(run)]
+def read_run_scores(run: RunDir) -> list[MemberScores]:
+    return [read_member_scores(run, member) for member in run.member_names()]

@@ -125,7 +125,7 @@ def _backend_problems(source: Path, lines: dict, members: list[tuple[str, Config
     """A vllm backend this config cannot run: more tensor-parallel GPUs than a generation element gets, or
     (``installed``) vllm missing from this Python environment, which is the one submitit runs the jobs with."""
     from mft_hpc.config.stages import resolve_stage
-    from mft_hpc.generate.vllm_backend import vllm_missing
+    from mft_hpc.extras import vllm_missing
 
     wanted = [(name, m) for name, m in members if m.generate.enabled and m.generate.backend == "vllm"]
     problems = []

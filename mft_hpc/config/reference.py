@@ -1,4 +1,5 @@
-"""The config reference as Markdown, generated from the schema (README embeds it; a test keeps them equal)."""
+"""The config reference as Markdown, generated from the schema (docs/config-reference.md embeds it; a test
+keeps them equal)."""
 
 from __future__ import annotations
 

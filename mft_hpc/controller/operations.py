@@ -50,8 +50,8 @@ def _prepared(loaded: LoadedConfig, executor: str | None) -> tuple[list, object]
 
 def validate_members(loaded: LoadedConfig, members: list | None = None, check_paths: bool = True) -> None:
     """Every check that can fail on bad input runs before anything is submitted; `config check`
-    runs exactly this too (mft_hpc.config.preflight)."""
-    from mft_hpc.config.preflight import preflight
+    runs exactly this too (mft_hpc.controller.preflight)."""
+    from mft_hpc.controller.preflight import preflight
 
     preflight(loaded, members if members is not None else _prepared(loaded, None)[0], check_paths)
 

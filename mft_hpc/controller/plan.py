@@ -234,5 +234,5 @@ class RunPlan:
 
 
 def build_plan(run: RunDir, members: list[tuple[str, Config]], is_sweep: bool) -> RunPlan:
-    return RunPlan(run, [MemberPlan(name, config, run.member(name), model_name_for(config, name, is_sweep))
+    return RunPlan(run, [MemberPlan(name, config, run.member(name).root, model_name_for(config, name, is_sweep))
                          for name, config in members])

@@ -79,7 +79,7 @@ def rebuild_run_file(run: RunDir) -> None:
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         is_sweep = len(members) > 1
     try:
-        member_cfg = yaml.safe_load((run.member(members[0]) / "config.yaml").read_text(encoding="utf-8"))
+        member_cfg = yaml.safe_load(run.member(members[0]).config.read_text(encoding="utf-8"))
         executor = member_cfg["cluster"]["executor"]
     except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError):
         executor = "slurm"

@@ -24,7 +24,7 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser whe
 
 
 def run_file(run: RunDir) -> Path:
-    return run.root / "run.json"
+    return run.run_file
 
 
 def members_file(run: RunDir) -> Path:
@@ -70,7 +70,7 @@ def _recorded_configs(run: RunDir, names: list[str]) -> dict:
     """members.json, when no member's config.yaml is newer (edited or repaired since); else {}."""
     try:
         recorded_at = members_file(run).stat().st_mtime_ns
-        if any((run.member(name) / "config.yaml").stat().st_mtime_ns > recorded_at for name in names):
+        if any(run.member(name).config.stat().st_mtime_ns > recorded_at for name in names):
             return {}
         recorded = json.loads(members_file(run).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):
@@ -90,7 +90,7 @@ def load_run(root: str | Path) -> RunPlan:
                 continue
             except ValueError:
                 pass  # the member's config.yaml says
-        config_path = run.member(name) / "config.yaml"
+        config_path = run.member(name).config
         try:
             text = config_path.read_text(encoding="utf-8")
             members.append((name, Config.model_validate(yaml.load(text, Loader=_YAML_LOADER))))

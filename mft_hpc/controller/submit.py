@@ -466,7 +466,7 @@ def _exception_line(exc: Exception) -> str:
 def _sandbox_command(member: MemberPlan) -> str:
     """The shell-quoted sandbox argv of the member's evaluation elements, or why it cannot be built."""
     from mft_hpc.config.stages import resolve_stage
-    from mft_hpc.evaluate.runtime import evaluation_argv
+    from mft_hpc.evaluate.sandbox import evaluation_argv
 
     cfg = member.config
     try:

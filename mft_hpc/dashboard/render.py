@@ -14,10 +14,11 @@ from rich.table import Table
 from rich.text import Text
 
 from mft_hpc.controller.state import CANCELLED, COMPLETED, FAILED, PENDING, PLANNED, RUNNING, SKIPPED, TIMEOUT
-from mft_hpc.dashboard import format as fmt
 from mft_hpc.dashboard.snapshot import TASK_STAGES, UNKNOWN, MemberView, RunView
+from mft_hpc.report import format as fmt
 from mft_hpc.report.summary import cost_summary_line
-from mft_hpc.submission.competition import BASELINE_DESCRIPTION, BASELINE_MEAN, BASELINE_NAME, BASELINE_PASS1, TASKS
+from mft_hpc.submission.competition import BASELINE_DESCRIPTION, BASELINE_MEAN, BASELINE_NAME, BASELINE_PASS1
+from mft_hpc.tasks.names import TASK_NAMES
 
 # state -> (rich glyph, style, plain glyph)
 GLYPHS = {
@@ -42,13 +43,13 @@ def _glyph(state: str, plain: bool) -> Text:
 
 def strip(states: dict[str, str], plain: bool) -> Text:
     """One cell per competition task, in task order."""
-    return Text("").join(_glyph(states.get(task, UNKNOWN), plain) for task in TASKS)
+    return Text("").join(_glyph(states.get(task, UNKNOWN), plain) for task in TASK_NAMES)
 
 
 def legend(plain: bool) -> Text:
     parts = [_glyph(state, plain) + Text(f" {state}") for state in _LEGEND_ORDER]
     task_order = ", ".join(t.replace("humanevalsynthesize-", "synth-").replace("humanevalfixtests-", "fix-")
-                           for t in TASKS)
+                           for t in TASK_NAMES)
     return Text("  ").join(parts) + Text(f"\nstrip order: {task_order}")
 
 
@@ -94,7 +95,7 @@ def generation_table(view: RunView, plain: bool) -> Table | None:
     table.add_column("task", no_wrap=True)
     for member in view.members:
         table.add_column(member.name, justify="right", no_wrap=True)
-    for task in TASKS:
+    for task in TASK_NAMES:
         cells = []
         for member in view.members:
             done_total = member.generation_progress.get(task)
@@ -130,7 +131,7 @@ def scores_table(view: RunView, plain: bool) -> Table | None:
         table.add_column(member.name + (" *best*" if plain and member.name == best else " ★" if member.name == best
                                         else ""), justify="right", no_wrap=True)
         table.add_column("Δ", justify="right", no_wrap=True)
-    for task in TASKS:
+    for task in TASK_NAMES:
         row: list = [task, fmt.score(BASELINE_PASS1[task])]
         for member in view.members:
             value = member.scores.scores.get(task)

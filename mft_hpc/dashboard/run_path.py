@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from mft_hpc.errors import UserError
+from mft_hpc.rundir import is_run_dir
 
 
 def resolve_run_dir(run: str) -> Path:
     for candidate in (Path(run), Path("runs") / run):
-        if candidate.is_dir() and ((candidate / "members").is_dir() or (candidate / "state.sqlite").is_file()
-                                   or (candidate / "config.yaml").is_file()):
+        if is_run_dir(candidate):
             return candidate
     raise UserError(f"{run}: not a run directory (expected runs/<name>/ with members/, state.sqlite or config.yaml)")

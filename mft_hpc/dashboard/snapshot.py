@@ -10,7 +10,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mft_hpc.collect.metrics import MemberScores, read_member_scores, run_members
+from mft_hpc.collect.metrics import MemberScores, read_member_scores
+from mft_hpc.config.member import member_section
 from mft_hpc.controller.state import (
     CANCELLED,
     COMPLETED,
@@ -25,9 +26,8 @@ from mft_hpc.controller.state import (
     StateStore,
 )
 from mft_hpc.errors import UserError
-from mft_hpc.rundir import is_done
-from mft_hpc.submission.source import member_config
-from mft_hpc.submission.competition import PROBLEM_COUNTS, TASKS
+from mft_hpc.rundir import RunDir, is_done
+from mft_hpc.tasks.names import PROBLEM_COUNTS, TASK_NAMES
 
 UNKNOWN = "unknown"
 TASK_STAGES = ("generate", "evaluate")
@@ -165,13 +165,13 @@ def _progress_entries(data, file_name: str):
     if not isinstance(data, dict):
         return
     done, total = _number(data, _DONE_KEYS), _number(data, _TOTAL_PROBLEM_KEYS)
-    task = data.get("task") if data.get("task") in TASKS else next(
-        (t for t in sorted(TASKS, key=len, reverse=True) if t in file_name), None)
+    task = data.get("task") if data.get("task") in TASK_NAMES else next(
+        (t for t in sorted(TASK_NAMES, key=len, reverse=True) if t in file_name), None)
     if task and done is not None:
         yield task, int(done), int(total if total is not None else PROBLEM_COUNTS[task])
         return
     for key, value in data.items():
-        if key in TASKS and isinstance(value, dict) and _number(value, _DONE_KEYS) is not None:
+        if key in TASK_NAMES and isinstance(value, dict) and _number(value, _DONE_KEYS) is not None:
             value_total = _number(value, _TOTAL_PROBLEM_KEYS)
             yield key, int(_number(value, _DONE_KEYS)), int(value_total or PROBLEM_COUNTS[key])
 
@@ -192,7 +192,7 @@ def read_generation_progress(generate_dir: Path, limit: int | None) -> dict[str,
             by_file[(task, path)] = (done, total)
     for (task, _path), (done, _total) in by_file.items():  # shards of a task add up
         progress[task] = (progress.get(task, (0, 0))[0] + done, 0)
-    for task in TASKS:
+    for task in TASK_NAMES:
         # the whole task, also counting shards that have not written progress yet
         expected = PROBLEM_COUNTS[task] if limit is None else min(limit, PROBLEM_COUNTS[task])
         if any(generate_dir.glob(f"generations_*/generations_{task}_*.json")):
@@ -210,24 +210,22 @@ def _file_states(run: Path, member: str) -> dict[str, dict[str, str]]:
                            ("evaluate", "metrics_*/metrics_{task}_*.json")):
         folder = base / stage
         states[stage] = {task: COMPLETED if folder.is_dir() and any(folder.glob(pattern.format(task=task)))
-                         else UNKNOWN for task in TASKS}
+                         else UNKNOWN for task in TASK_NAMES}
     return states
 
 
 def _max_steps(run: Path, member: str) -> int | None:
     try:
-        tree, _ = member_config(run, member)
+        return member_section(RunDir(run), member, "train").max_steps
     except UserError:
         return None
-    value = (tree.get("train") or {}).get("max_steps") if isinstance(tree.get("train"), dict) else None
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 def _member_view(run: Path, member: str, elements: list[Element]) -> MemberView:
-    scores = read_member_scores(run, member)
+    scores = read_member_scores(RunDir(run), member)
     task_states = _file_states(run, member)
     for stage in TASK_STAGES:
-        for task in TASKS:
+        for task in TASK_NAMES:
             stored = [e.state for e in elements if e.stage == stage and e.task == task]
             if stored:
                 task_states[stage][task] = aggregate_state(stored)
@@ -322,7 +320,7 @@ def read_run(run: str | Path) -> RunView:
         problem, store = str(err), None
     if store is None and problem is None and (run / "run.json").exists():
         problem = f"{run / 'state.sqlite'}: missing; `mft-hpc repair {run}` rebuilds it"
-    names = sorted(set(run_members(run)) | {e.member for e in elements if e.stage != "collect"})
+    names = sorted(set(RunDir(run).member_names()) | {e.member for e in elements if e.stage != "collect"})
     members = [_member_view(run, name, [e for e in elements if e.member == name]) for name in names]
     failures = [e for e in elements if e.state in FAILED_STATES]
     collect = [e.state for e in elements if e.stage == "collect"]

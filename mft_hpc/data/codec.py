@@ -15,8 +15,8 @@ import unicodedata
 from pathlib import Path
 
 from mft_hpc.errors import UserError
+from mft_hpc.tasks.names import ENDOFTEXT, IM_END, IM_START
 
-IM_START, IM_END, ENDOFTEXT = "<|im_start|>", "<|im_end|>", "<|endoftext|>"
 # Qwen-1's pre-tokenizer pattern and special tokens (tokenization_qwen.py)
 QWEN1_PATTERN = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
 QWEN1_SPECIAL_START = 151643

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mft_hpc.config.sections.data import DataSection
 from mft_hpc.data.codec import as_codec
 from mft_hpc.data.packing import best_fit_decreasing, efficiency
 from mft_hpc.data.records import discover_tasks
@@ -47,9 +48,6 @@ class DatasetSplit:
     @property
     def packing_efficiency(self) -> float:
         return efficiency(self.n_tokens, len(self.rows), self.seq_length)
-
-    def tasks_present(self) -> list[int]:
-        return sorted(set(self.row_task.tolist()))
 
 
 @dataclass
@@ -112,7 +110,7 @@ def refuse_invalid(errors: list[str]) -> None:
                                  "(see `mft-hpc data check`) or set data.skip_invalid: true"]))
 
 
-def build_datasets(data_cfg, tokenizer, cache_dir: str | os.PathLike | None = None,
+def build_datasets(data_cfg: DataSection, tokenizer, cache_dir: str | os.PathLike | None = None,
                    show_progress: bool = True) -> DataBundle:
     """Read, validate, tokenize (cached under ``cache_dir``), split and row up the configured tasks.
 

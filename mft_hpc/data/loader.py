@@ -7,6 +7,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from mft_hpc.config.sections.data import DataSection
 from mft_hpc.data.collate import collate_rows
 from mft_hpc.data.dataset import DatasetSplit
 from mft_hpc.data.sampler import epoch_order, rank_rows
@@ -28,8 +29,8 @@ class BatchLoader:
             yield collate_rows(self.split, rows.tolist())
 
 
-def make_loader(dataset_split: DatasetSplit, data_cfg, micro_batch_size: int, rank: int = 0, world_size: int = 1,
-                epoch: int = 0, seed: int = 0, task_weights=None, start_step: int = 0,
+def make_loader(dataset_split: DatasetSplit, data_cfg: DataSection, micro_batch_size: int, rank: int = 0,
+                world_size: int = 1, epoch: int = 0, seed: int = 0, task_weights=None, start_step: int = 0,
                 shuffle: bool = True) -> BatchLoader:
     """Batches of ``micro_batch_size`` rows for ``rank``.
 

@@ -1,4 +1,4 @@
-"""MFTCoder's exact ChatML rendering with a token-level loss mask (spec §2.2–2.3).
+"""MFTCoder's exact ChatML rendering with a token-level loss mask.
 
 Per round: ``<|im_start|>{system|user|assistant}\\n{content}<|im_end|>\\n``; the final ``\\n`` is
 removed, so a sample ends with ``<|im_end|>``. Mask 1 on bot content tokens and the bot's

@@ -1,4 +1,4 @@
-"""Sandboxed evaluation of harness-format generations (issue #6).
+"""Sandboxed evaluation of harness-format generations.
 
 ``evaluate_task(generations_dir, model, task, benchmarks_dir, out_dir, eval_cfg)`` is the entry
 point the controller calls; ``evaluate_tasks`` scores several tasks in one sandbox batch.

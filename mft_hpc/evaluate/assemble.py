@@ -1,7 +1,6 @@
 """Program assembly per language, exactly as the grader builds a program from one generation.
 
-The grader (code_eval_octopack / code_eval in MFTCoder's `codeqwen_competition` harness, see
-harness_spec.md §6.3) munges each generation per language, then runs
+The grader (code_eval_octopack / code_eval in MFTCoder's `codeqwen_competition` harness) munges each generation per language, then runs
 ``program = candidate + "\n" + reference`` with reference = ``"\n" + doc["test"]`` (HumanEvalPack)
 or the three MBPP asserts joined by newlines.
 """

@@ -1,5 +1,5 @@
-"""Canonical (or buggy) solutions wrapped as harness generations, as the grader's own check did
-(harness_spec.md §7): the reference completion goes through the harness post-processing."""
+"""Canonical (or buggy) solutions wrapped as harness generations, as the grader's own check did:
+the reference completion goes through the harness post-processing."""
 
 from __future__ import annotations
 

@@ -21,12 +21,14 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from mft_hpc.config.sections.evaluate import EvaluateSection
 from mft_hpc.errors import UserError
 from mft_hpc.evaluate.cache import VerdictCache
 from mft_hpc.evaluate.generations import generations_path, load_generations
 from mft_hpc.evaluate.judge import judge
 from mft_hpc.evaluate.languages import program_job
-from mft_hpc.evaluate.runtime import Runtime, make_runtime
+from mft_hpc.evaluate.runtime import Runtime
+from mft_hpc.evaluate.sandbox import runtime_from_config
 from mft_hpc.rundir import atomic_open, atomic_write_json, done_info, done_problem, has_marker, is_done, mark_done
 from mft_hpc.tasks.registry import check_task, load_problems
 
@@ -52,19 +54,8 @@ def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)))
 
 
-def cache_from_config(eval_cfg, out_dir) -> VerdictCache:
-    return VerdictCache(getattr(eval_cfg, "cache_dir", None) or Path(out_dir) / CACHE_DIR_NAME)
-
-
-def runtime_from_config(eval_cfg) -> Runtime:
-    from mft_hpc.evaluate.image import default_image
-    runtime = getattr(eval_cfg, "runtime", "apptainer")
-    image = getattr(eval_cfg, "image", None)
-    if image is None and runtime in ("apptainer", "singularity"):
-        image = str(default_image())
-    elif image is None and runtime == "bwrap":
-        image = str(default_image(sandbox=True))
-    return make_runtime(runtime, image, getattr(eval_cfg, "unsafe_host", False))
+def cache_from_config(eval_cfg: EvaluateSection, out_dir) -> VerdictCache:
+    return VerdictCache(eval_cfg.cache_dir or Path(out_dir) / CACHE_DIR_NAME)
 
 
 def prepare_jobs(generations_dir, model, tasks, benchmarks_dir, limit: int | None = None) -> list[dict]:
@@ -101,14 +92,16 @@ def scored_problem(out_dir, task: str, model: str, generations_dir, limit: int |
     return problem
 
 
-def evaluate_tasks(generations_dir, model, tasks, benchmarks_dir, out_dir, eval_cfg=None,
+def evaluate_tasks(generations_dir, model, tasks, benchmarks_dir, out_dir, eval_cfg: EvaluateSection | None = None,
                    runtime: Runtime | None = None, progress=None, limit: int | None = None,
                    notice=None) -> dict[str, float]:
     """Evaluate ``tasks`` in one sandbox batch; returns pass@1 per task (finished tasks are read back).
 
-    ``notice`` (a callable taking one line) hears which finished tasks are re-scored and why
-    (their generations changed since, or the limit differs); default: the log.
+    ``eval_cfg``: the config's evaluate section (default: its defaults). ``notice`` (a callable taking
+    one line) hears which finished tasks are re-scored and why (their generations changed since, or
+    the limit differs); default: the log.
     """
+    eval_cfg = eval_cfg or EvaluateSection()
     check_out_dir(out_dir)
     notice = notice or log.warning
     todo = []
@@ -123,7 +116,7 @@ def evaluate_tasks(generations_dir, model, tasks, benchmarks_dir, out_dir, eval_
         jobs = prepare_jobs(generations_dir, model, todo, benchmarks_dir, limit)
         runtime = runtime or runtime_from_config(eval_cfg)
         runtime.probe()
-        workers = getattr(eval_cfg, "workers", None) or default_workers()
+        workers = eval_cfg.workers or default_workers()
         results: dict[int, dict] = {}
 
         def on_result(record):
@@ -133,9 +126,9 @@ def evaluate_tasks(generations_dir, model, tasks, benchmarks_dir, out_dir, eval_
 
         cache = cache_from_config(eval_cfg, out_dir)
         start = time.monotonic()
-        counts = judge(runtime, jobs, workers, on_result, cache, reuse=getattr(eval_cfg, "cache", True))
+        counts = judge(runtime, jobs, workers, on_result, cache, reuse=eval_cfg.cache)
         wall = time.monotonic() - start
-        cache_info = {"dir": str(cache.root), "reuse": getattr(eval_cfg, "cache", True), **counts}
+        cache_info = {"dir": str(cache.root), "reuse": eval_cfg.cache, **counts}
         for task in todo:
             task_jobs = [j for j in jobs if j["task"] == task]
             scores[task] = _write_task(out_dir, model, task, task_jobs, results, runtime, workers, wall, limit,
@@ -144,7 +137,7 @@ def evaluate_tasks(generations_dir, model, tasks, benchmarks_dir, out_dir, eval_
     return {t: scores[t] for t in tasks}
 
 
-def evaluate_task(generations_dir, model, task, benchmarks_dir, out_dir, eval_cfg=None,
+def evaluate_task(generations_dir, model, task, benchmarks_dir, out_dir, eval_cfg: EvaluateSection | None = None,
                   runtime: Runtime | None = None, limit: int | None = None) -> float:
     """The controller's entry point: pass@1 of one task, metrics written under out_dir."""
     return evaluate_tasks(generations_dir, model, [task], benchmarks_dir, out_dir, eval_cfg, runtime,

@@ -1,8 +1,9 @@
 """The evaluation image, built in two layers and cached by the hash of each layer's inputs.
 
 Layer 1 (containers/evaluation.def): the six toolchains, ``<definition hash>.sif`` (~11 min cold).
-Layer 2 (containers/worker.def): layer 1 plus the evaluation worker at /opt/mft-hpc/worker,
-``<definition hash>-<worker hash>.sif`` (~20 s), so a worker change never rebuilds
+Layer 2 (containers/worker.def): layer 1 plus the evaluation worker folder at /opt/mft-hpc/worker,
+``<definition hash>-<worker hash>.sif`` (~20 s; the hash covers every file of the folder), so a worker
+change never rebuilds
 the toolchains. The cache lives outside the repository (default /var/cache/mft-hpc/images as root,
 else ~/.cache/mft-hpc/images; override with $MFT_HPC_IMAGE_CACHE), so every checkout on a machine
 reuses one build. A build goes to a temporary name and is renamed into place only when complete.
@@ -20,13 +21,13 @@ from pathlib import Path
 
 from mft_hpc.errors import UserError
 from mft_hpc.evaluate.runtime import WORKER_DIR, find_apptainer
+from mft_hpc.evaluate.worker.sources import source_files
 
 CONTAINERS_DIR = Path(__file__).resolve().parents[2] / "containers"
 DEFINITION = CONTAINERS_DIR / "evaluation.def"
 # files the definition copies in (%files); they are part of the hash
 DEFINITION_INPUTS = ("evaluation.def", "rand_compat")
 WORKER_DEFINITION = CONTAINERS_DIR / "worker.def"
-WORKER_FILES = ("worker.py", "JavacServer.java")   # from WORKER_DIR, copied in by worker.def
 
 
 def cache_dir() -> Path:
@@ -74,9 +75,10 @@ def definition_hash(containers_dir: Path = CONTAINERS_DIR) -> str:
 
 
 def worker_hash(containers_dir: Path = CONTAINERS_DIR, worker_dir: Path = WORKER_DIR) -> str:
-    """Layer 2: worker.def and the worker files (by name, so every checkout shares the build)."""
+    """Layer 2: worker.def and every file of the worker folder (by name, so every checkout shares the build)."""
     return _digest([("worker.def", containers_dir / "worker.def"),
-                    *((name, worker_dir / name) for name in WORKER_FILES), ("cpp_prelude.h", cpp_prelude())])
+                    *((f"worker/{name}", worker_dir / name) for name in source_files(str(worker_dir))),
+                    ("cpp_prelude.h", cpp_prelude())])
 
 
 def toolchain_image() -> Path:
@@ -125,8 +127,12 @@ def build_worker_layer(base: Path, out: Path | None = None, force: bool = False,
     with tempfile.TemporaryDirectory(prefix="mft-hpc-worker-layer.") as tmp:
         prelude = Path(tmp) / "prelude.h"
         prelude.write_bytes(cpp_prelude())
+        worker = Path(tmp) / "worker"   # exactly the hashed files: no bytecode of this checkout
+        worker.mkdir()
+        for name in source_files(str(WORKER_DIR)):
+            shutil.copy2(WORKER_DIR / name, worker / name)
         return build_definition(WORKER_DEFINITION, Path(out) if out else default_image(), force=force,
-                                build_args={"base": str(base), "worker_dir": str(WORKER_DIR),
+                                build_args={"base": str(base), "worker_dir": str(worker),
                                             "cpp_prelude": str(prelude)}, log=log)
 
 

@@ -1,4 +1,4 @@
-"""Problems whose canonical solution fails in the grader too (harness_spec.md §7/§8.2), by
+"""Problems whose canonical solution fails in the grader too, by
 (task, index in the generations file). Flaky ones may pass or fail from run to run."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Per-language limits of the grader (harness_spec.md §6.3, toolchains.md §3)."""
+"""Per-language limits of the grader (its run timeouts) and ours (compile limits)."""
 
 from __future__ import annotations
 

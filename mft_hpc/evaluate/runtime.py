@@ -1,8 +1,8 @@
 """Sandbox runtimes behind one interface: apptainer/singularity, bwrap, host (unsafe).
 
 A runtime turns "start the worker on this scratch dir" into an argv. The sandboxed runtimes run
-the worker the image holds (IMAGE_WORKER_DIR, put there by containers/worker.def); only the host
-runtime runs the package's own copy. It is probed once (the worker's ``--probe`` run inside the
+the worker folder the image holds (IMAGE_WORKER_DIR, put there by containers/worker.def) as
+``python3 -I <folder>``; only the host runtime runs the package's own copy. It is probed once (the worker's ``--probe`` run inside the
 sandbox); a missing isolation feature raises UserError — there is never a silent downgrade to
 weaker isolation.
 """
@@ -10,6 +10,7 @@ weaker isolation.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -20,7 +21,9 @@ from pathlib import Path
 
 from mft_hpc.errors import UserError
 
-WORKER_DIR = Path(__file__).resolve().parent       # the package's worker: host runtime, image builds
+log = logging.getLogger(__name__)
+
+WORKER_DIR = Path(__file__).resolve().parent / "worker"   # the package's worker folder: host runtime, image builds
 IMAGE_WORKER_DIR = "/opt/mft-hpc/worker"             # the worker inside the image (layer 2)
 BOUND_WORKER_DIR = "/worker"                         # where an explicit worker_dir is bound instead
 SANDBOX_UID = 1001                                   # payload uid when apptainer runs as root
@@ -68,9 +71,10 @@ class Runtime:
     image: str | None = None
     facts: dict | None = field(default=None, repr=False)
     # None: the image's own worker. A directory: bound read-only at /worker and run from there
-    # instead (only for explicit callers such as bench/eval_throughput.py's grader-style baseline).
+    # instead (only for explicit callers such as bench/eval_throughput.py's grader-style baseline,
+    # which names its script in worker_script; None runs the folder itself).
     worker_dir: Path | None = None
-    worker_script: str = "worker.py"
+    worker_script: str | None = None
 
     isolated = True
 
@@ -84,7 +88,11 @@ class Runtime:
     def worker_command(self, worker_args: list[str]) -> list[str]:
         """The worker's command line inside the sandbox."""
         folder = IMAGE_WORKER_DIR if self.worker_dir is None else BOUND_WORKER_DIR
-        return ["python3", "-I", f"{folder}/{self.worker_script}", "--scratch", "/scratch", *worker_args]
+        return ["python3", "-I", self._entry(folder), "--scratch", "/scratch", *worker_args]
+
+    def _entry(self, folder: str | Path) -> str:
+        """What python runs: the worker folder, or the script named in ``worker_script`` inside it."""
+        return f"{folder}/{self.worker_script}" if self.worker_script else str(folder)
 
     def prepare_scratch(self, scratch: Path) -> None:
         scratch.mkdir(parents=True, exist_ok=True)
@@ -110,10 +118,10 @@ class Runtime:
                                   timeout=120, **self.popen_kwargs())
         if proc.returncode != 0:
             last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-            if self.worker_dir is None and f"{IMAGE_WORKER_DIR}/{self.worker_script}" in last:
+            if self.worker_dir is None and IMAGE_WORKER_DIR in last:
                 raise UserError(f"runtime {self.name}: image {self.image} has no evaluation worker at "
-                                f"{IMAGE_WORKER_DIR}/{self.worker_script} (not built by this mft-hpc, or before the "
-                                "worker went into the image); build one with `mft-hpc container build` "
+                                f"{IMAGE_WORKER_DIR} (not built by this mft-hpc, or before the worker folder went "
+                                "into the image); build one with `mft-hpc container build` "
                                 "(--sandbox for bwrap) and use the path it prints")
             raise UserError(f"runtime {self.name}: the sandbox does not start ({self.image}): {last}")
         facts = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -228,8 +236,8 @@ class HostRuntime(Runtime):
     isolated = False
 
     def argv(self, scratch, workers, worker_args):
-        worker = (self.worker_dir or WORKER_DIR) / self.worker_script
-        return [sys.executable, "-I", str(worker), "--scratch", str(scratch), *worker_args]
+        return [sys.executable, "-I", self._entry(self.worker_dir or WORKER_DIR), "--scratch", str(scratch),
+                *worker_args]
 
     def toolchain(self):
         # the host's own toolchains: prebuilt Rust crates and a Go cache only where configured
@@ -246,21 +254,6 @@ def make_runtime(name: str, image: str | None, unsafe_host: bool = False) -> Run
         if not unsafe_host:
             raise UserError("runtime host runs generated code WITHOUT any isolation; "
                             "pass --unsafe-host (evaluate.unsafe_host: true) to allow it")
-        print("mft-hpc: WARNING: runtime host: generated programs run on this machine without a sandbox",
-              file=sys.stderr)
+        log.warning("runtime host: generated programs run on this machine without a sandbox")
         return HostRuntime(name=name, image=None)
     raise UserError(f"unknown runtime {name!r}; expected apptainer, singularity, bwrap or host")
-
-
-def evaluation_argv(eval_cfg, workers: int) -> list[str]:
-    """The argv an evaluation element starts its sandbox with, rendered without running anything.
-
-    Exactly what mft_hpc.evaluate.batch runs for a batch of ``workers`` parallel programs (image,
-    the image's worker, binds, no network, limits as this machine's uid and cgroups allow), except the scratch
-    directory: a fresh temporary directory per batch, shown here as ``mft-hpc-eval.XXXXXXXX``.
-    Raises UserError where the element would fail to start the sandbox (no binary, no image).
-    """
-    from mft_hpc.evaluate.evaluate import runtime_from_config
-
-    scratch = scratch_base() / "mft-hpc-eval.XXXXXXXX" / "scratch"
-    return runtime_from_config(eval_cfg).argv(scratch, workers, [])

@@ -1,4 +1,4 @@
-"""What every generation backend offers: one loaded model (an engine) serving several tasks.
+"""What every generation backend shares: the work it is handed, how a result is recorded, how it fails.
 
 An array element opens one engine and hands it the work of all its tasks (or shards) at once, so a
 suite packed into one element loads the model once. Each finished problem goes to its task's
@@ -8,11 +8,8 @@ failed is reported in ``GenerationFailed`` after every other problem was handed 
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Callable
-
-log = logging.getLogger("mft_hpc.generate")
 
 
 @dataclass(frozen=True)
@@ -38,17 +35,3 @@ def record(task: str, index: int, tokens: list[int], reason: str, tokenizer) -> 
     """A raw-file record: the kept tokens decoded exactly as the harness decodes them."""
     completion = tokenizer.decode(tokens, skip_special_tokens=False, clean_up_tokenization_spaces=False)
     return {"task": task, "index": index, "completion": completion, "finish_reason": reason, "n_tokens": len(tokens)}
-
-
-def open_engine(model_dir, gen_cfg, trust_remote_code: bool = False):
-    """The backend's engine with the model loaded (``generate(works)``, ``close()``)."""
-    if gen_cfg.backend == "vllm":
-        from mft_hpc.generate.vllm_backend import VllmEngine
-
-        engine = VllmEngine(model_dir, gen_cfg, trust_remote_code)
-    else:
-        from mft_hpc.generate.hf_backend import HFEngine
-
-        engine = HFEngine(model_dir, gen_cfg, trust_remote_code)
-    log.info("engine started: backend %s, model %s", gen_cfg.backend, model_dir)
-    return engine

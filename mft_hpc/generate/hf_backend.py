@@ -14,11 +14,12 @@ from typing import Callable
 
 from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
 
+from mft_hpc.config.sections.generate import GenerateSection
 from mft_hpc.generate.engine import GenerationFailed, Work, record
 from mft_hpc.generate.settings import DecodeSettings, decode_settings
 from mft_hpc.generate.stopping import StopTracker
 
-log = logging.getLogger("mft_hpc.generate")
+log = logging.getLogger(__name__)
 CPU_BATCH_TOKENS = 512  # continuous batching on CPU: tokens per forward pass (prefill chunks + decodes)
 CPU_MAX_REQUESTS = 32   # ... and requests whose whole length the paged cache holds at once
 
@@ -91,7 +92,7 @@ def _generate_batch(model, tokenizer, task, stops, settings: DecodeSettings, bat
 class HFEngine:
     """The model loaded once; ``generate`` serves any number of tasks with it."""
 
-    def __init__(self, model_dir, gen_cfg, trust_remote_code: bool = False):
+    def __init__(self, model_dir, gen_cfg: GenerateSection, trust_remote_code: bool = False):
         self.gen_cfg = gen_cfg
         self.model, self.tokenizer = load_model(model_dir, gen_cfg.dtype, trust_remote_code)
 
@@ -102,12 +103,13 @@ class HFEngine:
         self.model = None
 
 
-def generate_with(model, tokenizer, task: str, prompts: dict[int, str], gen_cfg, on_result: Callable[[dict], None]) -> None:
+def generate_with(model, tokenizer, task: str, prompts: dict[int, str], gen_cfg: GenerateSection,
+                  on_result: Callable[[dict], None]) -> None:
     """One task with a model and tokenizer already loaded (benchmarks, tests)."""
     generate_works(model, tokenizer, [Work(task, prompts, on_result)], gen_cfg)
 
 
-def generate_works(model, tokenizer, works: list[Work], gen_cfg) -> None:
+def generate_works(model, tokenizer, works: list[Work], gen_cfg: GenerateSection) -> None:
     """Every task's prompts; each finished problem goes to its task's ``on_result``."""
     settings = decode_settings(model.generation_config, tokenizer, gen_cfg)
     checkpoint_config = model.generation_config
@@ -134,7 +136,7 @@ def encode_prompts(tokenizer, prompts: dict[int, str], settings: DecodeSettings)
             for index, text in prompts.items()}
 
 
-def _generate_static(model, tokenizer, work: Work, gen_cfg, settings: DecodeSettings) -> None:
+def _generate_static(model, tokenizer, work: Work, gen_cfg: GenerateSection, settings: DecodeSettings) -> None:
     from mft_hpc.tasks.stops import stop_words
 
     task = work.task
@@ -176,7 +178,8 @@ class _Request:
     seen: int = 0  # generated tokens already shown to the tracker
 
 
-def _generate_continuous(model, tokenizer, works: list[Work], settings: DecodeSettings, gen_cfg) -> None:
+def _generate_continuous(model, tokenizer, works: list[Work], settings: DecodeSettings,
+                         gen_cfg: GenerateSection) -> None:
     """transformers' continuous batching (paged attention), every task's requests in one manager.
 
     Outputs are streamed: the harness's stop rule is checked on every new token and the request is

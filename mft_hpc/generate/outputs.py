@@ -1,4 +1,4 @@
-"""The harness's generation files: generations_{model}/generations_{task}_{model}.json (spec §5.4)."""
+"""The harness's generation files: generations_{model}/generations_{task}_{model}.json."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from pathlib import Path
 from mft_hpc.config.sections.generate import check_model_name
 from mft_hpc.errors import UserError
 from mft_hpc.rundir import atomic_write_text, mark_done
+from mft_hpc.rundir.layout import generations_file_name, generations_folder_name
+from mft_hpc.tasks.names import IM_END
 from mft_hpc.tasks.postprocess import harness_output
 
 
@@ -20,7 +22,7 @@ def valid_model_name(name: str | None) -> str:
 
 def generations_path(out_dir: str | Path, task: str, model: str) -> Path:
     model = valid_model_name(model)
-    return Path(out_dir) / f"generations_{model}" / f"generations_{task}_{model}.json"
+    return Path(out_dir) / generations_folder_name(model) / generations_file_name(task, model)
 
 
 def serialize(generations: list[str]) -> str:
@@ -29,7 +31,7 @@ def serialize(generations: list[str]) -> str:
 
 
 def harness_strings(task: str, docs: list[dict], records: dict[int, dict], source: str, style: str = "competition",
-                    system_prompt: str | None = None, eos: str = "<|im_end|>",
+                    system_prompt: str | None = None, eos: str = IM_END,
                     assistant_newline: bool = False) -> list[str]:
     """Post-processed strings in dataset order for problems 0..len(docs)-1; all must be present."""
     missing = [i for i in range(len(docs)) if i not in records]

@@ -13,7 +13,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from mft_hpc.generate.engine import GenerationFailed, Work, open_engine
+from mft_hpc.config.sections.generate import GenerateSection
+from mft_hpc.generate.engine import GenerationFailed, Work
 from mft_hpc.generate.outputs import generations_path, harness_strings, valid_model_name, write_generations
 from mft_hpc.generate.progress import Progress, progress_path
 from mft_hpc.generate.rawfile import RAW_KEYS, RawWriter, raw_path, read_raw
@@ -23,14 +24,28 @@ from mft_hpc.tasks import load_problems
 from mft_hpc.tasks.prompts import model_input
 from mft_hpc.tasks.registry import check_task
 
-log = logging.getLogger("mft_hpc.generate")
+log = logging.getLogger(__name__)
 
 
-def task_problems(gen_cfg, task: str) -> list[dict]:
+def task_problems(gen_cfg: GenerateSection, task: str) -> list[dict]:
     return load_problems(gen_cfg.benchmarks, task)[: gen_cfg.limit]
 
 
-def run_task(model_dir: str | Path, task: str, out_dir: str | Path, gen_cfg, shard: int | None = None,
+def open_engine(model_dir, gen_cfg: GenerateSection, trust_remote_code: bool = False):
+    """The backend's engine with the model loaded (``generate(works)``, ``close()``): one per element."""
+    if gen_cfg.backend == "vllm":
+        from mft_hpc.generate.vllm_backend import VllmEngine
+
+        engine = VllmEngine(model_dir, gen_cfg, trust_remote_code)
+    else:
+        from mft_hpc.generate.hf_backend import HFEngine
+
+        engine = HFEngine(model_dir, gen_cfg, trust_remote_code)
+    log.info("engine started: backend %s, model %s", gen_cfg.backend, model_dir)
+    return engine
+
+
+def run_task(model_dir: str | Path, task: str, out_dir: str | Path, gen_cfg: GenerateSection, shard: int | None = None,
              model_name: str | None = None, trust_remote_code: bool = False) -> dict:
     """Generate ``task`` (or one shard) into ``out_dir``; a rerun only generates what is missing."""
     return run_tasks(model_dir, [(task, shard)], out_dir, gen_cfg, model_name, trust_remote_code)[0]
@@ -49,7 +64,7 @@ class _Unit:
     todo: dict[int, str]
 
 
-def run_tasks(model_dir: str | Path, units: list[tuple[str, int | None]], out_dir: str | Path, gen_cfg,
+def run_tasks(model_dir: str | Path, units: list[tuple[str, int | None]], out_dir: str | Path, gen_cfg: GenerateSection,
               model_name: str | None = None, trust_remote_code: bool = False) -> list[dict]:
     """One array element: every (task, shard) of ``units`` with one model/engine load (none when all is
     done). Each task keeps its own raw file, progress and resume point; a task whose problems all
@@ -93,7 +108,7 @@ def run_tasks(model_dir: str | Path, units: list[tuple[str, int | None]], out_di
     return [results[unit] for unit in units]
 
 
-def _open_unit(task: str, shard: int | None, out_dir, gen_cfg) -> _Unit:
+def _open_unit(task: str, shard: int | None, out_dir, gen_cfg: GenerateSection) -> _Unit:
     """The unit's raw file opened for appending and the problems not yet in it (how inputs are built)."""
     docs = task_problems(gen_cfg, task)
     indices = shard_indices(len(docs), gen_cfg.shard_size, shard)
@@ -108,7 +123,8 @@ def _open_unit(task: str, shard: int | None, out_dir, gen_cfg) -> _Unit:
     return _Unit(task, shard, indices, raw, writer, progress, todo)
 
 
-def _generate(model_dir, units: list[_Unit], gen_cfg, trust_remote_code: bool) -> GenerationFailed | None:
+def _generate(model_dir, units: list[_Unit], gen_cfg: GenerateSection,
+              trust_remote_code: bool) -> GenerationFailed | None:
     """Every unit's missing problems through one engine; returns the per-problem failures, if any."""
     works = [Work(u.task, u.todo, _keeper(u)) for u in units if u.todo]
     if not works:
@@ -131,7 +147,7 @@ def _keeper(unit: _Unit):
     return keep
 
 
-def finalize_task(out_dir: str | Path, task: str, gen_cfg, model: str) -> bool:
+def finalize_task(out_dir: str | Path, task: str, gen_cfg: GenerateSection, model: str) -> bool:
     """Write the generations file from the whole-task raw file or, once all are done, the shards' raw
     files (merged into the whole-task one); False while shards are missing.
 

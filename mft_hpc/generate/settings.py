@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-log = logging.getLogger("mft_hpc.generate")
+from mft_hpc.config.sections.generate import GenerateSection
+
+log = logging.getLogger(__name__)
 
 # Keys of a checkpoint generation_config that would change greedy decoding or its length.
 _IGNORED_KEYS = ("max_new_tokens", "max_length", "min_new_tokens", "min_length", "repetition_penalty",
@@ -38,7 +40,7 @@ def _as_set(value) -> set[int]:
     return {int(v) for v in (value if isinstance(value, (list, tuple)) else [value])}
 
 
-def decode_settings(model_generation_config, tokenizer, gen_cfg) -> DecodeSettings:
+def decode_settings(model_generation_config, tokenizer, gen_cfg: GenerateSection) -> DecodeSettings:
     eos_text_id = tokenizer.convert_tokens_to_ids(gen_cfg.eos)
     if eos_text_id is None or eos_text_id == tokenizer.unk_token_id:
         log.warning("eos text %r is not a token of this tokenizer: it stops generation only as a stop word", gen_cfg.eos)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 
+from mft_hpc.tasks.names import PROBLEM_COUNTS
+from mft_hpc.tasks.registry import check_task
+
 
 def task_size(task: str, limit: int | None = None) -> int:
     """Problems a run generates for ``task`` without reading the data (load_problems checks these sizes)."""
-    from mft_hpc.tasks.registry import HUMANEVALPACK_SIZE, MBPP_FIRST_TASK_ID, MBPP_LAST_TASK_ID, check_task
-
-    total = MBPP_LAST_TASK_ID - MBPP_FIRST_TASK_ID + 1 if check_task(task) == "mbpp" else HUMANEVALPACK_SIZE
+    total = PROBLEM_COUNTS[check_task(task)]
     return total if limit is None else min(limit, total)
 
 

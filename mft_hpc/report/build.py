@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from mft_hpc.collect.leaderboard import build_leaderboard
-from mft_hpc.collect.metrics import read_member_scores, run_members
+from mft_hpc.collect.metrics import read_member_scores
 from mft_hpc.controller.state import StateStore
 from mft_hpc.controller.submit import COLLECT_MEMBER
 from mft_hpc.errors import UserError
@@ -26,8 +26,9 @@ from mft_hpc.report.submission import submissions
 from mft_hpc.report.training import member_training
 from mft_hpc.rundir import RunDir
 from mft_hpc.slurm.commands import SlurmCommands
-from mft_hpc.submission.competition import BASELINE_DESCRIPTION, BASELINE_MEAN, BASELINE_NAME, BASELINE_PASS1, TASKS
-from mft_hpc.submission.source import member_config
+from mft_hpc.submission.competition import BASELINE_DESCRIPTION, BASELINE_MEAN, BASELINE_NAME, BASELINE_PASS1
+from mft_hpc.config.member import member_section
+from mft_hpc.tasks.names import TASK_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def _guard(name: str, missing: list[str], build: Callable[[], dict | None]) -> d
 
 
 def _run_file(run: RunDir) -> dict:
-    path = run.root / "run.json"
+    path = run.run_file
     try:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
@@ -70,23 +71,19 @@ def _store_contents(run: RunDir):
 
 
 def _setting(run: RunDir, member: str, section: str, key: str):
-    """``section.key`` of the member's resolved config; None when the config or the key is unreadable."""
+    """``section.key`` of the member's resolved config; None when the section is unreadable."""
     try:
-        tree, _ = member_config(run.root, member)
+        return getattr(member_section(run, member, section), key)
     except UserError:
         return None
-    values = tree.get(section)
-    return values.get(key) if isinstance(values, dict) else None
 
 
 def _max_steps(run: RunDir, member: str) -> int | None:
-    value = _setting(run, member, "train", "max_steps")
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+    return _setting(run, member, "train", "max_steps")
 
 
 def _benchmarks(run: RunDir, member: str) -> str | None:
-    value = _setting(run, member, "generate", "benchmarks")
-    return value if isinstance(value, str) else None
+    return _setting(run, member, "generate", "benchmarks")
 
 
 def _stage_counts(elements) -> dict[str, dict[str, int]]:
@@ -113,7 +110,7 @@ def _training(run: RunDir, members: list[str], elements, missing: list[str]) -> 
 
 
 def _evaluation(run: RunDir, members: list[str], missing: list[str]) -> dict:
-    scores = {member: read_member_scores(run.root, member) for member in members}
+    scores = {member: read_member_scores(run, member) for member in members}
     board = build_leaderboard(list(scores.values()))
     per_member = {member: member_evaluation(run, member, scores[member]) for member in members}
     by_task = reasons_by_task(per_member)
@@ -124,7 +121,7 @@ def _evaluation(run: RunDir, members: list[str], missing: list[str]) -> dict:
     best = board["best_member"]
     limits = sorted({s.limit for s in scores.values() if s.limit is not None})
     return {
-        "tasks": list(TASKS),
+        "tasks": list(TASK_NAMES),
         "members": per_member,
         "best_member": best,
         "best_mean": scores[best].mean if best else None,
@@ -135,7 +132,7 @@ def _evaluation(run: RunDir, members: list[str], missing: list[str]) -> dict:
 
 
 def _scheduling(run: RunDir, members: list[str], elements, attempts, executor: str, commands, missing) -> dict:
-    resources, notes = run_resources(run.root, members)
+    resources, notes = run_resources(run, members)
     section = scheduling(elements, attempts, executor, resources, commands)
     section["notes"] = notes + section["notes"]
     missing += [f"scheduling: {note}" for note in section["notes"]]
@@ -148,7 +145,7 @@ def build_report(run_root: str | Path, commands: SlurmCommands | None = None, no
     missing: list[str] = []
     meta = _run_file(run)
     elements, attempts = _guard("state store", missing, lambda: _store_contents(run)) or ([], {})
-    members = sorted(set(meta.get("members") or []) | set(run_members(run.root))
+    members = sorted(set(meta.get("members") or []) | set(run.member_names())
                      | {e.member for e in elements if e.member != COLLECT_MEMBER})
     executor = meta.get("executor") or "local"
     config_hash = _config_hash(run)

@@ -16,7 +16,8 @@ from pathlib import Path
 from mft_hpc.collect.metrics import MemberScores
 from mft_hpc.evaluate.evaluate import VERDICTS
 from mft_hpc.rundir import RunDir
-from mft_hpc.submission.competition import TASKS, split_task_model
+from mft_hpc.submission.competition import split_task_model
+from mft_hpc.tasks.names import TASK_NAMES
 
 TOP_REASONS = 3
 REASON_CHARS = 160
@@ -69,7 +70,7 @@ def top_reasons(groups: dict[tuple[str, str], dict], limit: int = TOP_REASONS) -
 
 def member_evaluation(run: RunDir, member: str, scores: MemberScores) -> dict:
     """Scores, verdicts and failure reasons of ``member``; ``_groups`` is kept for run-wide ranking."""
-    evaluate_dir = run.stage_dir(member, "evaluate")
+    evaluate_dir = run.member(member).evaluate
     notes = list(scores.problems)
     verdicts: dict[str, dict[str, int]] = {}
     reasons: dict[str, list[dict]] = {}
@@ -88,10 +89,10 @@ def member_evaluation(run: RunDir, member: str, scores: MemberScores) -> dict:
     if not scores.scores:
         notes.append(f"no evaluation results yet ({evaluate_dir}/metrics_*/metrics_{{task}}_*.json)")
     elif scores.missing:
-        notes.append(f"no pass@1 yet for {len(scores.missing)} of {len(TASKS)} tasks: {', '.join(scores.missing)}")
+        notes.append(f"no pass@1 yet for {len(scores.missing)} of {len(TASK_NAMES)} tasks: {', '.join(scores.missing)}")
     return {
         "model": scores.model,
-        "scores": {task: scores.scores.get(task) for task in TASKS},
+        "scores": {task: scores.scores.get(task) for task in TASK_NAMES},
         "mean": scores.mean,
         "mean_of_present": scores.mean_of_present,
         "partial_run_limit": scores.limit,
@@ -105,7 +106,7 @@ def member_evaluation(run: RunDir, member: str, scores: MemberScores) -> dict:
 def reasons_by_task(members: dict[str, dict]) -> dict[str, list[dict]]:
     """The most common failure reasons of each task over all members, each with one example problem."""
     out = {}
-    for task in TASKS:
+    for task in TASK_NAMES:
         merged: dict[tuple[str, str], dict] = {}
         for name, member in members.items():
             for key, info in member.get("_groups", {}).get(task, {}).items():

@@ -6,14 +6,14 @@ CPUs = nodes x tasks per node x cpus_per_task, GPUs = nodes x gpus_per_node.
 
 from __future__ import annotations
 
-from pathlib import Path
 
+from mft_hpc.config.member import member_section
 from mft_hpc.config.sections.cluster import ClusterSection
 from mft_hpc.config.stages import STAGES, resolve_stage, tasks_per_node
 from mft_hpc.controller.submit import COLLECT_MEMBER
 from mft_hpc.errors import UserError
+from mft_hpc.rundir import RunDir
 from mft_hpc.report.schedule import Resources
-from mft_hpc.submission.source import member_config
 
 
 def stage_resources(cluster: ClusterSection) -> dict[str, Resources]:
@@ -25,15 +25,14 @@ def stage_resources(cluster: ClusterSection) -> dict[str, Resources]:
     return out
 
 
-def run_resources(run: Path, members: list[str]) -> tuple[dict[tuple[str, str], Resources], list[str]]:
+def run_resources(run: RunDir, members: list[str]) -> tuple[dict[tuple[str, str], Resources], list[str]]:
     """(stage, member) -> resources for every member whose config can be read; notes for the others."""
     out: dict[tuple[str, str], Resources] = {}
     notes = []
     for member in members:
         try:
-            tree, _ = member_config(run, member)
-            cluster = ClusterSection.model_validate(tree.get("cluster") or {})
-        except (UserError, ValueError) as err:
+            cluster = member_section(run, member, "cluster")
+        except UserError as err:
             notes.append(f"{member}: cluster section unreadable ({str(err).splitlines()[0]}): its cost is 0")
             continue
         for stage, resources in stage_resources(cluster).items():

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from html import escape
 
-from mft_hpc.dashboard.format import duration as _duration
+from mft_hpc.report.format import duration as _duration
 
 FONT = 11
 

@@ -88,7 +88,7 @@ def _task_weights(evals: list[dict]) -> dict[str, list[list[float]]]:
 
 def _outcome(run: RunDir, member: str) -> dict:
     """best step / last step / early stop, as the finished training recorded them."""
-    for path in (run.train_result(member), done_marker(run.train_adapter(member))):
+    for path in (run.member(member).train_result, done_marker(run.member(member).adapter)):
         try:
             data = json.loads(path.read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError):
@@ -100,7 +100,7 @@ def _outcome(run: RunDir, member: str) -> dict:
 
 def member_training(run: RunDir, member: str, total_steps: int | None) -> dict:
     """The member's curves, best/early-stop facts and what is missing (never raises on bad files)."""
-    path = run.train_metrics(member)
+    path = run.member(member).train_metrics
     result = {"metrics_file": str(path), "total_steps": total_steps, "curves": {}, "notes": []}
     if not path.is_file():
         result["notes"].append(f"no training metrics yet ({path} does not exist)")
@@ -128,6 +128,9 @@ def member_training(run: RunDir, member: str, total_steps: int | None) -> dict:
                         else thin(value, keep))
     result["curves"] = curves
     result["last_step"] = outcome.get("last_step") or (max(r["step"] for r in train) if train else None)
+    if result["total_steps"] is None:  # max_steps unset: the loop logs the total it derived from the epochs
+        result["total_steps"] = next((r["total_steps"] for r in reversed(rows)
+                                      if isinstance(r.get("total_steps"), int)), None)
     result["best_step"] = best if isinstance(best, int) else None
     result["best_valid_loss"] = _number(outcome.get("best_valid_loss"))
     result["stopped_early"] = bool(outcome.get("stopped_early"))

@@ -1,6 +1,5 @@
-"""The Slurm layer over submitit: executors, arrays, dependencies, status, checkpoints, dry run."""
+"""The Slurm layer over submitit: executors, arrays, dependencies, status, dry run."""
 
-from mft_hpc.slurm.checkpoint import ResumableTask
 from mft_hpc.slurm.commands import SlurmCommands
 from mft_hpc.slurm.dependency import Dependency, DependencyNeverSatisfied, after_any, after_corr, after_ok
 from mft_hpc.slurm.distributed import DistributedEnv, distributed_env
@@ -10,7 +9,7 @@ from mft_hpc.slurm.status import StatusPoller
 from mft_hpc.slurm.submit import Submitter
 
 __all__ = [
-    "Dependency", "DependencyNeverSatisfied", "DistributedEnv", "DryRunLog", "ResumableTask",
+    "Dependency", "DependencyNeverSatisfied", "DistributedEnv", "DryRunLog",
     "SlurmCommands", "StatusPoller", "Submitter", "after_any", "after_corr", "after_ok",
     "distributed_env", "make_executor",
 ]

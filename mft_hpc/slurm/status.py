@@ -12,7 +12,6 @@ Finished states are cached, so finished jobs cost no further calls. The poller b
 from __future__ import annotations
 
 import subprocess
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Iterable
@@ -104,7 +103,3 @@ class StatusPoller:
         """Back to the minimum on any change, else double up to the maximum."""
         self.next_delay_s = self.min_delay_s if changed else min(self.max_delay_s, self.next_delay_s * 2)
         return self.next_delay_s
-
-    def wait_and_refresh(self, job_ids: Iterable[str]) -> dict[str, str]:
-        time.sleep(self.next_delay_s)
-        return self.refresh(job_ids)

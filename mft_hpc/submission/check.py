@@ -1,6 +1,6 @@
 """Validate a submission: folder ``generations_{model}/`` with exactly the 13 competition files.
 
-Rules (MFTCoder ``codeqwen_competition`` README, harness_spec §1 and §5.4): one folder named
+Rules (the competition's submission format): one folder named
 ``generations_{model}``; exactly 13 files ``generations_{task}_{model}.json``, one per task; each a
 JSON list, in dataset order, with one entry per problem (164, mbpp 500), each entry a list holding
 exactly one string (greedy, n_samples=1). A wrong name scores 0 on the platform, a short list silently
@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Callable
 
 from mft_hpc.errors import UserError
-from mft_hpc.submission.competition import PROBLEM_COUNTS, TASKS, generations_file_name
+from mft_hpc.rundir.layout import generations_file_name, generations_folder_name
+from mft_hpc.tasks.names import PROBLEM_COUNTS, TASK_NAMES
 
-FOLDER_PREFIX = "generations_"
+FOLDER_PREFIX = generations_folder_name("")
 PARTIAL_WORD = "partial"
 PARTIAL_COMMENT_PREFIX = b"mft-hpc partial submission"
 
@@ -43,10 +44,10 @@ def model_of_folder(folder: str) -> str | None:
 
 
 def _name_problems(where: str, model: str, names: list[str]) -> list[str]:
-    expected = {generations_file_name(task, model): task for task in TASKS}
+    expected = {generations_file_name(task, model): task for task in TASK_NAMES}
     problems = []
-    if len(names) != len(TASKS):
-        problems.append(f"{where}: has {len(names)} files, expected exactly {len(TASKS)} (one per task)")
+    if len(names) != len(TASK_NAMES):
+        problems.append(f"{where}: has {len(names)} files, expected exactly {len(TASK_NAMES)} (one per task)")
     missing = sorted(set(expected) - set(names))
     for name in sorted(set(names) - set(expected)):
         # A misnamed file most likely stands for one of the missing names.
@@ -93,7 +94,7 @@ def check_files(where: str, model: str, names: list[str], read: Callable[[str], 
     """Check the file names and contents of one generations folder; raise UserError listing all problems."""
     problems = _name_problems(where, model, names)
     counts = {}
-    for task in TASKS:
+    for task in TASK_NAMES:
         name = generations_file_name(task, model)
         if name not in names:
             continue
@@ -103,7 +104,7 @@ def check_files(where: str, model: str, names: list[str], read: Callable[[str], 
             counts[task] = count
     if problems:
         raise UserError("\n".join(["submission refused:"] + problems))
-    partial = any(counts[task] < PROBLEM_COUNTS[task] for task in TASKS)
+    partial = any(counts[task] < PROBLEM_COUNTS[task] for task in TASK_NAMES)
     return CheckedSubmission(model=model, counts=counts, partial=partial)
 
 

@@ -1,20 +1,14 @@
 """Facts about the Qwen AI code competition that pack, collect and the dashboard share.
 
-Source: MFTCoder branch ``codeqwen_competition``, ``mft_peft_hf/README.md`` ("baseline" block:
-Qwen-1.8B lightly fine-tuned by the organizers, greedy, pass@1), and
-/work/shared/reference/harness_spec.md §1 and §5.4.
+The baseline is the one the competition publishes: Qwen-1.8B lightly fine-tuned by the organizers,
+greedy decoding, pass@1 per task.
 """
 
 from __future__ import annotations
 
 from types import MappingProxyType
 
-from mft_hpc.config.sections.generate import ALL_TASKS
-
-TASKS: tuple[str, ...] = tuple(ALL_TASKS)
-
-# Problems per task = entries in generations_{task}_{model}.json, in dataset order.
-PROBLEM_COUNTS = MappingProxyType({task: 500 if task == "mbpp" else 164 for task in TASKS})
+from mft_hpc.tasks.names import TASK_NAMES
 
 # The organizers' baseline: Qwen-1.8B *lightly fine-tuned* by them (not the untuned base, which Qwen
 # reports at HumanEval 15.2 / MBPP 14.2), pass@1 per task; the published mean is 0.0933.
@@ -38,14 +32,6 @@ BASELINE_NAME = "organizers-baseline"
 BASELINE_DESCRIPTION = "the organizers' lightly fine-tuned Qwen-1.8B"
 
 
-def generations_file_name(task: str, model: str) -> str:
-    return f"generations_{task}_{model}.json"
-
-
-def metrics_file_name(task: str, model: str) -> str:
-    return f"metrics_{task}_{model}.json"
-
-
 def split_task_model(stem: str, prefix: str) -> tuple[str, str] | None:
     """``generations_mbpp_my_model`` -> ("mbpp", "my_model"); None if no known task follows ``prefix_``.
 
@@ -55,7 +41,7 @@ def split_task_model(stem: str, prefix: str) -> tuple[str, str] | None:
     if not stem.startswith(head):
         return None
     rest = stem[len(head):]
-    for task in sorted(TASKS, key=len, reverse=True):
+    for task in sorted(TASK_NAMES, key=len, reverse=True):
         if rest.startswith(task + "_") and len(rest) > len(task) + 1:
             return task, rest[len(task) + 1:]
     return None

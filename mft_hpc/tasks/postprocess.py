@@ -1,4 +1,4 @@
-"""From raw completion to the string the harness writes into the generations file (spec §5).
+"""From raw completion to the string the harness writes into the generations file.
 
 ``harness_output`` replays ``complete_code`` (prefix slice, suffix → "\\n", eos text removed) on
 ``model input + completion`` (the harness decodes prompt and generation together; Qwen's BPE
@@ -7,9 +7,10 @@ decodes losslessly), then the task's ``postprocess_generation``.
 
 from __future__ import annotations
 
-from mft_hpc.tasks.prompts import PromptStyle, model_input, prefix_suffix, prompt_base, task_prompt
+from mft_hpc.tasks.names import IM_END, PromptStyle
+from mft_hpc.tasks.prompts import model_input, prefix_suffix, prompt_base, task_prompt
 from mft_hpc.tasks.registry import language_of
-from mft_hpc.tasks.stops import EOS_TEXT, open_braces, stop_words
+from mft_hpc.tasks.stops import open_braces, stop_words
 
 
 def cut_at_stop_words(code: str, stops: tuple[str, ...]) -> str:
@@ -80,7 +81,7 @@ def pick_code_block(text: str) -> str:
     return picked
 
 
-def postprocess_generation(task: str, doc: dict, generation: str, eos: str = EOS_TEXT) -> str:
+def postprocess_generation(task: str, doc: dict, generation: str, eos: str = IM_END) -> str:
     """The task's ``postprocess_generation`` on the text that ``complete_code`` hands it."""
     prompt = task_prompt(task, doc)
     stops = stop_words(task, eos)
@@ -91,7 +92,7 @@ def postprocess_generation(task: str, doc: dict, generation: str, eos: str = EOS
     return prompt_base(task, doc).rstrip() + body
 
 
-def decoded_to_generation(decoded: str, prefix: str, suffix: str, eos: str = EOS_TEXT) -> str:
+def decoded_to_generation(decoded: str, prefix: str, suffix: str, eos: str = IM_END) -> str:
     """``complete_code``'s cleanup of the decoded sequence (prompt + completion)."""
     text = decoded[len(prefix):]
     if suffix:
@@ -100,7 +101,7 @@ def decoded_to_generation(decoded: str, prefix: str, suffix: str, eos: str = EOS
 
 
 def harness_output(task: str, doc: dict, completion: str, style: PromptStyle = "competition",
-                   system_prompt: str | None = None, eos: str = EOS_TEXT, assistant_newline: bool = False) -> str:
+                   system_prompt: str | None = None, eos: str = IM_END, assistant_newline: bool = False) -> str:
     """The generations-file string for one problem from its raw completion.
 
     With ``assistant_newline`` the longer suffix (``...assistant\\n``) is what becomes "\\n", as the harness

@@ -1,15 +1,13 @@
 """Model input text, built exactly as the competition's launch script and harness build it.
 
-harness_spec.md §3: the task prompt (HumanEvalPack ``instruct`` prompt, stripped; MBPP InCoder
+The task prompt (HumanEvalPack ``instruct`` prompt, stripped; MBPP InCoder
 docstring) gets one trailing "\\n" if it lacks one, then ``prefix + prompt + suffix``. The one
 deliberate departure, opt-in (``assistant_newline``): the ChatML suffix may end ``assistant\\n`` as in training.
 """
 
 from __future__ import annotations
 
-# The styles and which tasks they wrap live with the config, which validates against them and cannot
-# import this package (the registry imports the config); re-exported here.
-from mft_hpc.config.sections.generate import PROMPT_STYLES, PromptStyle, uses_chatml  # noqa: F401
+from mft_hpc.tasks.names import IM_END, IM_START, PromptStyle, uses_chatml
 from mft_hpc.tasks.registry import check_task, is_fixtests, language_of
 
 RUST_MAIN = "fn main(){}\n"
@@ -38,13 +36,13 @@ def task_prompt(task: str, doc: dict) -> str:
     return (text + "\n\n" + base).strip()
 
 
-CHATML_SUFFIX = "<|im_end|>\n<|im_start|>assistant"
+CHATML_SUFFIX = f"{IM_END}\n{IM_START}assistant"
 
 
 def chatml_wrap(system_prompt: str | None, assistant_newline: bool = False) -> tuple[str, str]:
     """The launch script's ChatML prefix/suffix; no newline after ``assistant`` (as shipped) unless
     ``assistant_newline``: then the header ends as MFTCoder's training renders it, ``assistant\\n``."""
-    prefix = f"<|im_start|>system\n{system_prompt or ''}<|im_end|>\n<|im_start|>user\n"
+    prefix = f"{IM_START}system\n{system_prompt or ''}{IM_END}\n{IM_START}user\n"
     return prefix, CHATML_SUFFIX + ("\n" if assistant_newline else "")
 
 

@@ -1,6 +1,6 @@
-"""Task names, their languages and their problems, read from the benchmarks directory.
+"""Task checks, their languages and their problems, read from the benchmarks directory.
 
-Layout of the benchmarks directory (see /work/shared/benchmarks/README.md):
+Layout of the benchmarks directory (``generate.benchmarks``):
     humanevalpack/<lang>.jsonl   164 rows each
     mbpp/mbpp.jsonl              974 rows; the scored split is rows 10..509 = task_id 11..510
 """
@@ -10,14 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mft_hpc.config.sections.generate import ALL_TASKS
 from mft_hpc.errors import UserError
-
-TASK_NAMES: tuple[str, ...] = tuple(ALL_TASKS)
-LANGUAGES = ("python", "java", "js", "cpp", "go", "rust")
-
-HUMANEVALPACK_SIZE = 164
-MBPP_FIRST_TASK_ID, MBPP_LAST_TASK_ID = 11, 510
+from mft_hpc.tasks.names import HUMANEVALPACK_SIZE, MBPP_FIRST_TASK_ID, MBPP_LAST_TASK_ID, TASK_NAMES
 
 
 def check_task(task: str) -> str:

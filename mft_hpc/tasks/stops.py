@@ -1,11 +1,9 @@
-"""Stop words and the harness's per-sequence "is this generation finished?" rule (spec §4)."""
+"""Stop words and the harness's per-sequence "is this generation finished?" rule."""
 
 from __future__ import annotations
 
+from mft_hpc.tasks.names import ENDOFTEXT, IM_END
 from mft_hpc.tasks.registry import check_task, language_of
-
-EOS_TEXT = "<|im_end|>"
-ENDOFTEXT = "<|endoftext|>"
 
 _LANGUAGE_STOP_WORDS = {
     "python": ("\nclass", "\ndef", "\n#", "\n@", "\nprint", "\nif", "\nassert"),
@@ -17,7 +15,7 @@ _MBPP_STOP_WORDS = ("\nclass", "\nassert", '\n"""', "\nprint", "\nif", "\n<|/")
 _OPEN_BRACES = {"java": 2, "cpp": 1, "js": 1, "go": 1, "rust": 1}
 
 
-def stop_words(task: str, eos: str = EOS_TEXT) -> tuple[str, ...]:
+def stop_words(task: str, eos: str = IM_END) -> tuple[str, ...]:
     """In the harness's order: the task's list, <|endoftext|> (HumanEvalPack only), then eos."""
     if check_task(task) == "mbpp":
         return _MBPP_STOP_WORDS + (eos,)

@@ -62,7 +62,7 @@ def _saved_bytes(model, batch: dict) -> int:
     """Bytes of the distinct non-parameter storages autograd saves in one forward of ``batch``."""
     from mft_hpc.data import model_inputs
     from mft_hpc.train.loss import supervised_token_losses
-    from mft_hpc.train.model_loading import hf_model
+    from mft_hpc.train.unwrap import hf_model
 
     params = {p.untyped_storage().data_ptr() for p in model.parameters()}
     seen: dict[int, int] = {}
@@ -82,7 +82,7 @@ def _saved_bytes(model, batch: dict) -> int:
 
 def measure_activations(model, micro_batch_size: int, seq_length: int, packed: bool) -> ActivationEstimate:
     """Run the real forward (+ loss) with 1 and 2 decoder layers and difference the saved bytes."""
-    from mft_hpc.train.model_loading import hf_model
+    from mft_hpc.train.unwrap import hf_model
 
     inner = hf_model(model)
     config = inner.config
@@ -151,7 +151,7 @@ def set_checkpointed_layers(model, count: int) -> None:
 
 def decide(model, micro_batch_size: int, seq_length: int, packed: bool, world_size: int) -> dict:
     """Measure, plan and apply ``auto``; returns the decision (logged with the run's metrics)."""
-    from mft_hpc.train.model_loading import hf_model
+    from mft_hpc.train.unwrap import hf_model
 
     inner = hf_model(model)
     estimate = measure_activations(model, micro_batch_size, seq_length, packed)
@@ -175,7 +175,7 @@ def decide(model, micro_batch_size: int, seq_length: int, packed: bool, world_si
 
 def decide_checkpointing(config, model, world_size: int) -> dict:
     """``train.gradient_checkpointing`` for the built engine: true/false as set, ``auto`` measured."""
-    from mft_hpc.train.model_loading import hf_model
+    from mft_hpc.train.unwrap import hf_model
 
     setting = config.train.gradient_checkpointing
     layers = hf_model(model).config.num_hidden_layers

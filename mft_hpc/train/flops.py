@@ -50,7 +50,7 @@ class ModelFlops:
 
     @classmethod
     def of(cls, model) -> "ModelFlops":
-        from mft_hpc.train.model_loading import hf_model
+        from mft_hpc.train.unwrap import hf_model
 
         inner = hf_model(model)
         skip = {id(p) for module in (inner.get_input_embeddings(), inner.get_output_embeddings())

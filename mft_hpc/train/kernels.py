@@ -119,7 +119,7 @@ def check_packed_isolation(config: Config, model) -> str | None:
     from transformers import PreTrainedModel
 
     from mft_hpc.data.attention import ISOLATION_KEY, packing_strategy
-    from mft_hpc.train.model_loading import hf_model
+    from mft_hpc.train.unwrap import hf_model
 
     if config.data.mode != "pack":
         return None

@@ -24,10 +24,10 @@ from mft_hpc.train.loss import combine_tasks, supervised_token_losses, task_sums
 from mft_hpc.train.flops import ModelFlops, batch_sample_lengths, causal_pairs, mfu, peak_flops
 from mft_hpc.train.kernels import check_packed_isolation
 from mft_hpc.train.metrics import MetricsLog, memory_gib
-from mft_hpc.train.model_loading import hf_model
 from mft_hpc.train.preemption import PreemptionGuard
 from mft_hpc.train.schedule import lr_at
 from mft_hpc.train.state import TrainerState
+from mft_hpc.train.unwrap import hf_model
 
 
 def _all_reduce(tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:
@@ -149,7 +149,8 @@ class TrainLoop:
         latest = self.checkpoints.latest()
         if latest is None:
             state = TrainerState(task_weights=static_weights(self.config, self.task_names))
-            self.metrics.log({"kind": "start", "step": 0, "world_size": self.world, "time": time.time()})
+            self.metrics.log({"kind": "start", "step": 0, "total_steps": self.total_steps, "world_size": self.world,
+                              "time": time.time()})
             if self.train.loss_mode == "coba" and len(self.bundle.valid):
                 self._eval_and_track(state)  # CoBa normalises by the starting validation losses
                 state.best_eval, state.best_step, state.evals_without_improvement = None, None, 0
@@ -157,7 +158,7 @@ class TrainLoop:
         state = self.checkpoints.load(self.accelerator, latest)
         self.metrics.truncate_after(state.step)
         self.metrics.log({"kind": "start", "step": state.step, "resumed_from": latest.name,
-                          "world_size": self.world, "time": time.time()})
+                          "total_steps": self.total_steps, "world_size": self.world, "time": time.time()})
         return state
 
     def run(self) -> TrainerState:
@@ -230,6 +231,7 @@ class TrainLoop:
             row = window.row(state, lr, self.task_names, self.flops, self.peak_flops, self.world)
             state.tokens_seen += row["tokens"]
             row["tokens_seen"] = state.tokens_seen
+            row["total_steps"] = self.total_steps  # max_steps, else epochs x steps per epoch: the ETA's total
             self.metrics.log(row)
             window.reset()
         last = state.step >= self.total_steps

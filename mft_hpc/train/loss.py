@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from mft_hpc.train.kernels import liger_available
-from mft_hpc.train.model_loading import hf_model
+from mft_hpc.train.unwrap import hf_model
 
 
 def _wants_logits_to_keep(model) -> bool:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from mft_hpc.config.schema import Config
-from mft_hpc.rundir import atomic_write_json, done_info, is_done, mark_done
+from mft_hpc.rundir import MemberDir, atomic_write_json, done_info, is_done, mark_done
 from mft_hpc.train.checkpoint import ADAPTER_DIR, Checkpoints
 from mft_hpc.train.merge import merge_adapter
 from mft_hpc.train.metrics import plot_loss_curve
@@ -30,17 +30,6 @@ from mft_hpc.train.preemption import PreemptionGuard
 from mft_hpc.train.state import TrainerState
 
 RENDEZVOUS_VARS = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
-
-
-def train_dir(member_dir: str | os.PathLike) -> Path:
-    return Path(member_dir) / "train"
-
-
-def _cache_dir(member_dir: Path) -> Path:
-    # members of one run share the tokenized data (the cache is keyed by tokenizer + data hash)
-    if member_dir.parent.name == "members":
-        return member_dir.parent.parent / "cache" / "data"
-    return member_dir / "train" / "data_cache"
 
 
 def _record_rank(out: Path, accelerator, model, kernels: dict) -> None:
@@ -87,7 +76,7 @@ def _publish_adapter(out: Path, state: TrainerState) -> None:
                       "stopped_early": state.stopped_early, "skipped_nonfinite": state.skipped_nonfinite})
 
 
-def _train(config: Config, member_dir: Path, on_step, preemption: PreemptionGuard | None) -> None:
+def _train(config: Config, member: MemberDir, on_step, preemption: PreemptionGuard | None) -> None:
     import torch
     from accelerate.utils import set_seed
 
@@ -98,7 +87,7 @@ def _train(config: Config, member_dir: Path, on_step, preemption: PreemptionGuar
     from mft_hpc.train.loop import TrainLoop
     from mft_hpc.train.model_loading import load_tokenizer, load_trainable_model
 
-    out = train_dir(member_dir)
+    out = member.train
     added_env = [name for name in RENDEZVOUS_VARS if name not in os.environ]
     accelerator = make_accelerator(config.train)
     guard = preemption if preemption is not None else PreemptionGuard.for_current_job()
@@ -107,7 +96,7 @@ def _train(config: Config, member_dir: Path, on_step, preemption: PreemptionGuar
             set_seed(config.train.seed)
             tokenizer = load_tokenizer(config)
             with accelerator.main_process_first():
-                bundle = build_datasets(config.data, tokenizer, _cache_dir(member_dir), show_progress=False)
+                bundle = build_datasets(config.data, tokenizer, member.data_cache, show_progress=False)
             kernels = {"tf32": enable_tf32(config)}
             model = load_trainable_model(config, use_bf16(config.train), report=kernels)
             trainable = [p for p in model.parameters() if p.requires_grad]
@@ -119,7 +108,7 @@ def _train(config: Config, member_dir: Path, on_step, preemption: PreemptionGuar
             state = TrainLoop(config, accelerator, model, optimizer, bundle, out, on_step, guard).run()
         if accelerator.is_main_process:
             _publish_adapter(out, state)
-            plot_loss_curve(out / "metrics.jsonl", out / "loss_curve.png")
+            plot_loss_curve(member.train_metrics, out / "loss_curve.png")
         accelerator.wait_for_everyone()
     finally:
         _teardown(added_env)
@@ -142,14 +131,12 @@ def train_member(config: Config, member_dir: str | os.PathLike, *,
     ``preemption``: the signal guard (default: ``PreemptionGuard.for_current_job()``, inert outside
     a submitit job).
     """
-    member_dir = Path(member_dir)
-    out = train_dir(member_dir)
-    merged = out / "merged"
-    if is_done(merged):
-        return merged
-    if not is_done(out / ADAPTER_DIR):
-        _train(config, member_dir, on_step, preemption)
+    member = MemberDir(Path(member_dir))
+    if is_done(member.merged_model):
+        return member.merged_model
+    if not is_done(member.adapter):
+        _train(config, member, on_step, preemption)
     if _global_rank() == 0:
-        merge_adapter(config, out / ADAPTER_DIR, merged)
-        atomic_write_json(out / "result.json", done_info(out / ADAPTER_DIR))
-    return merged
+        merge_adapter(config, member.adapter, member.merged_model)
+        atomic_write_json(member.train_result, done_info(member.adapter))
+    return member.merged_model

@@ -14,8 +14,8 @@ from pathlib import Path
 from mft_hpc.config.schema import Config
 from mft_hpc.errors import UserError
 from mft_hpc.rundir import is_done, mark_done
+from mft_hpc.tasks.names import IM_END
 
-IM_END = "<|im_end|>"
 
 
 def _generation_config(model, eos_id: int):

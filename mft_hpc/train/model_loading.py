@@ -90,9 +90,3 @@ def load_trainable_model(config: Config, bf16: bool, report: dict | None = None)
     lora = LoraConfig(task_type="CAUSAL_LM", r=train.lora_rank, lora_alpha=train.lora_alpha,
                       lora_dropout=train.lora_dropout, target_modules=lora_targets(config, model.config.model_type))
     return get_peft_model(model, lora)
-
-
-def hf_model(model):
-    """The transformers model under PEFT / DeepSpeed / accelerate wrappers."""
-    model = getattr(model, "module", model)
-    return model.get_base_model() if hasattr(model, "get_base_model") else model

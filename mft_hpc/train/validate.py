@@ -7,8 +7,9 @@ from pathlib import Path
 
 from mft_hpc.config.schema import Config
 from mft_hpc.errors import ConfigError
+from mft_hpc.tasks.names import IM_END, IM_START
 
-CHATML_TOKENS = ("<|im_start|>", "<|im_end|>")
+CHATML_TOKENS = (IM_START, IM_END)
 # where a HF model directory may declare its special tokens (Qwen-1 declares them in its tokenizer code)
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
                    "vocab.json", "qwen.tiktoken")
@@ -66,8 +67,6 @@ def train_problems(config: Config) -> list[tuple[tuple, str]]:
         problems.append((("train", "task_weights"), "loss_mode task_weights needs task_weights: {task: weight}"))
     if any(weight < 0 for weight in train.task_weights.values()):
         problems.append((("train", "task_weights"), "weights must be >= 0"))
-    if train.peft != "none" and train.lora_rank <= 0:
-        problems.append((("train", "lora_rank"), "must be > 0"))
     if train.early_stopping_patience and config.data.valid_ratio == 0:
         problems.append((("train", "early_stopping_patience"), "needs validation data (data.valid_ratio > 0)"))
     if config.data.mode == "pack" and train.attn_implementation:

@@ -152,11 +152,12 @@ def test_example_configs_validate(name):
     assert loaded.members
 
 
-def test_readme_config_reference_is_current():
+def test_docs_config_reference_is_current():
     from mft_hpc.config.reference import render_reference
 
-    readme = (REPO / "README.md").read_text()
+    page = (REPO / "docs" / "config-reference.md").read_text()
     start, end = "<!-- config-reference:start -->\n", "<!-- config-reference:end -->"
-    assert start in readme and end in readme, "README lacks the config reference markers"
-    embedded = readme.split(start, 1)[1].split(end, 1)[0].strip()
-    assert embedded == render_reference().strip(), "run `mft-hpc config reference` and paste it into README.md"
+    assert start in page and end in page, "docs/config-reference.md lacks the config reference markers"
+    embedded = page.split(start, 1)[1].split(end, 1)[0].strip()
+    assert embedded == render_reference().strip(), \
+        "run `mft-hpc config reference` and paste it into docs/config-reference.md"

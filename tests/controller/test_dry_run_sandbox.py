@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shlex
 import sys
 
@@ -13,7 +14,8 @@ from mft_hpc.config.sections.evaluate import EvaluateSection
 from mft_hpc.controller.state import StateStore
 from mft_hpc.controller.submit import DagSubmitter, all_keys, element_specs
 from mft_hpc.errors import UserError
-from mft_hpc.evaluate.runtime import MEMORY_PER_WORKER_MB, evaluation_argv, find_apptainer
+from mft_hpc.evaluate.runtime import MEMORY_PER_WORKER_MB, find_apptainer
+from mft_hpc.evaluate.sandbox import evaluation_argv
 from mft_hpc.slurm import DryRunLog, Submitter
 
 
@@ -40,7 +42,7 @@ def test_apptainer_argv_names_the_image_and_no_network(tmp_path):
     argv = evaluation_argv(EvaluateSection(runtime="apptainer", image=str(image)), workers=3)
     assert argv[:3] == [binary, "-q", "exec"]
     assert argv[argv.index("--network") + 1] == "none" and "--containall" in argv
-    assert argv[argv.index(str(image)):] == [str(image), "python3", "-I", "/opt/mft-hpc/worker/worker.py",
+    assert argv[argv.index(str(image)):] == [str(image), "python3", "-I", "/opt/mft-hpc/worker",
                                               "--scratch", "/scratch"]
     assert not any(a.endswith(":/worker:ro") for a in argv)   # the worker is the image's, not bound
     assert any(a.endswith("/mft-hpc-eval.XXXXXXXX/scratch:/scratch:rw") for a in argv)
@@ -53,10 +55,11 @@ def test_missing_image_is_the_error_the_element_would_hit(tmp_path):
         evaluation_argv(EvaluateSection(runtime="apptainer", image=str(tmp_path / "missing.sif")), workers=1)
 
 
-def test_host_runtime_renders_the_unsandboxed_worker(capsys):
-    argv = evaluation_argv(EvaluateSection(runtime="host", unsafe_host=True), workers=2)
-    assert argv[0] == sys.executable and argv[-3].endswith("worker.py") and argv[-2] == "--scratch"
-    assert "WARNING" in capsys.readouterr().err
+def test_host_runtime_renders_the_unsandboxed_worker(caplog):
+    with caplog.at_level(logging.WARNING, logger="mft_hpc.evaluate"):
+        argv = evaluation_argv(EvaluateSection(runtime="host", unsafe_host=True), workers=2)
+    assert argv[0] == sys.executable and argv[-3].endswith("evaluate/worker") and argv[-2] == "--scratch"
+    assert [r.levelname for r in caplog.records if "without a sandbox" in r.getMessage()] == ["WARNING"]
 
 
 def test_dry_run_lists_one_sandbox_command_per_evaluation_element(tmp_path):

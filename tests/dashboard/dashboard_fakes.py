@@ -8,7 +8,8 @@ from pathlib import Path
 import yaml
 
 from mft_hpc.controller.state import COMPLETED, FAILED, RUNNING, ElementSpec, StateChange, StateStore
-from mft_hpc.submission.competition import BASELINE_PASS1, PROBLEM_COUNTS, TASKS
+from mft_hpc.submission.competition import BASELINE_PASS1
+from mft_hpc.tasks.names import PROBLEM_COUNTS, TASK_NAMES
 
 FAST, SLOW = "lr0.0001", "lr0.0002"
 
@@ -52,36 +53,36 @@ def build_run(root: Path, fast_bonus: float = 0.05, slow_bonus: float = 0.02, to
     # FAST: everything finished and scored; SLOW: mid-generation, one task failed.
     write_train_metrics(run, FAST, steps=total_steps)
     write_train_metrics(run, SLOW, steps=total_steps // 2)
-    for task in TASKS:
+    for task in TASK_NAMES:
         write_generation(run, FAST, task)
-    write_metrics(run, FAST, {t: min(1.0, BASELINE_PASS1[t] + fast_bonus) for t in TASKS})
-    for task in TASKS[:5]:
+    write_metrics(run, FAST, {t: min(1.0, BASELINE_PASS1[t] + fast_bonus) for t in TASK_NAMES})
+    for task in TASK_NAMES[:5]:
         write_generation(run, SLOW, task)
     progress = run / "members" / SLOW / "generate" / "progress"
     progress.mkdir(parents=True)
     for shard, done in ((0, 100), (1, 20)):  # as mft_hpc.generate.progress writes them, two shards of 250
         (progress / f"mbpp.shard-{shard:03d}.json").write_text(json.dumps(
             {"task": "mbpp", "shard": shard, "state": "running", "done": done, "total": 250, "tok_per_s": 12.5}))
-    write_metrics(run, SLOW, {t: min(1.0, BASELINE_PASS1[t] + slow_bonus) for t in TASKS[:3]})
+    write_metrics(run, SLOW, {t: min(1.0, BASELINE_PASS1[t] + slow_bonus) for t in TASK_NAMES[:3]})
 
     with StateStore(run / "state.sqlite") as store:
         specs = [ElementSpec("train", m, log_path=str(run / "logs" / f"train-{m}.out")) for m in (FAST, SLOW)]
         specs += [ElementSpec(stage, m, task=t, log_path=str(run / "logs" / f"{stage}-{m}-{t}.out"))
-                  for stage in ("generate", "evaluate") for m in (FAST, SLOW) for t in TASKS]
+                  for stage in ("generate", "evaluate") for m in (FAST, SLOW) for t in TASK_NAMES]
         ids = store.add_elements(specs)
         for index, element_id in enumerate(ids):
             store.record_attempt(element_id, f"100_{index}", at=50.0)
         done = [StateChange(i, COMPLETED, at=60.0) for i, s in zip(ids, specs)
                 if s.member == FAST or s.stage == "train"
-                or (s.stage == "generate" and s.task in TASKS[:5]) or (s.stage == "evaluate" and s.task in TASKS[:3])]
+                or (s.stage == "generate" and s.task in TASK_NAMES[:5]) or (s.stage == "evaluate" and s.task in TASK_NAMES[:3])]
         store.update_states(done)
         slow_gen = {s.task: i for i, s in zip(ids, specs) if s.stage == "generate" and s.member == SLOW}
         store.update_states([
             StateChange(slow_gen["mbpp"], RUNNING, at=61.0),
             StateChange(slow_gen["humanevalfixtests-go"], RUNNING, at=61.0),
-            StateChange(slow_gen[TASKS[5]], FAILED, at=62.0,
+            StateChange(slow_gen[TASK_NAMES[5]], FAILED, at=62.0,
                         last_error="Traceback (most recent call last):\n  ...\ntorch.OutOfMemoryError: CUDA out of memory"),
         ])
     (run / "logs").mkdir()
-    (run / "logs" / f"generate-{SLOW}-{TASKS[5]}.out").write_text("".join(f"line {i}\n" for i in range(100)))
+    (run / "logs" / f"generate-{SLOW}-{TASK_NAMES[5]}.out").write_text("".join(f"line {i}\n" for i in range(100)))
     return run

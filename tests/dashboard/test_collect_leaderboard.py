@@ -12,7 +12,8 @@ from dashboard_fakes import FAST, SLOW, build_run, write_metrics
 from mft_hpc.collect import write_leaderboard
 from mft_hpc.errors import UserError
 from mft_hpc.submission.pack import pack_run
-from mft_hpc.submission.competition import BASELINE_MEAN, BASELINE_PASS1, TASKS
+from mft_hpc.submission.competition import BASELINE_MEAN, BASELINE_PASS1
+from mft_hpc.tasks.names import TASK_NAMES
 
 
 def test_leaderboard_names_the_better_member_and_marks_missing_tasks(fake_run):
@@ -20,12 +21,12 @@ def test_leaderboard_names_the_better_member_and_marks_missing_tasks(fake_run):
     assert board["best_member"] == FAST
     fast, slow = board["members"]
     assert fast["member"] == FAST and fast["best"] and not slow["best"]
-    expected_mean = fmean(min(1.0, BASELINE_PASS1[t] + 0.05) for t in TASKS)
+    expected_mean = fmean(min(1.0, BASELINE_PASS1[t] + 0.05) for t in TASK_NAMES)
     assert abs(fast["mean"] - expected_mean) < 1e-12
     assert abs(fast["delta_vs_baseline"] - (expected_mean - BASELINE_MEAN)) < 1e-12
-    assert slow["mean"] is None and slow["missing"] == list(TASKS[3:])
-    assert all(slow["scores"][t] is None for t in TASKS[3:])          # missing, not 0
-    assert board["best_per_task"][TASKS[0]] == [FAST]
+    assert slow["mean"] is None and slow["missing"] == list(TASK_NAMES[3:])
+    assert all(slow["scores"][t] is None for t in TASK_NAMES[3:])          # missing, not 0
+    assert board["best_per_task"][TASK_NAMES[0]] == [FAST]
 
     saved = json.loads((fake_run / "collect" / "leaderboard.json").read_text())
     assert saved["best_member"] == FAST
@@ -34,12 +35,12 @@ def test_leaderboard_names_the_better_member_and_marks_missing_tasks(fake_run):
     fast_row = next(line for line in markdown.splitlines() if line.startswith(f"| {FAST}"))
     slow_row = next(line for line in markdown.splitlines() if line.startswith(f"| {SLOW}"))
     assert "★ best" in fast_row and "★" not in slow_row
-    assert slow_row.count("missing") == len(TASKS) - 3 + 1 and "| 0.0000" not in slow_row
+    assert slow_row.count("missing") == len(TASK_NAMES) - 3 + 1 and "| 0.0000" not in slow_row
     assert "organizers-baseline" in markdown and "0.0933" in markdown and "lightly fine-tuned" in markdown
 
     grouped_slow = json.loads((fake_run / "collect" / "grouped" / f"{SLOW}.json").read_text())
     assert grouped_slow["average"] is None
-    assert [r["task"] for r in grouped_slow["results"]] == list(TASKS[:3])
+    assert [r["task"] for r in grouped_slow["results"]] == list(TASK_NAMES[:3])
     grouped_fast = json.loads((fake_run / "collect" / "grouped" / f"{FAST}.json").read_text())
     assert grouped_fast["meta"] == {"model": f"demo-{FAST}"}
     assert abs(grouped_fast["average"] - expected_mean) < 1e-12
@@ -47,7 +48,7 @@ def test_leaderboard_names_the_better_member_and_marks_missing_tasks(fake_run):
 
 def test_the_better_complete_member_wins_whatever_its_name(tmp_path):
     run = build_run(tmp_path, fast_bonus=0.01, slow_bonus=0.03)
-    write_metrics(run, SLOW, {t: min(1.0, BASELINE_PASS1[t] + 0.03) for t in TASKS})
+    write_metrics(run, SLOW, {t: min(1.0, BASELINE_PASS1[t] + 0.03) for t in TASK_NAMES})
     board = write_leaderboard(run)
     assert board["best_member"] == SLOW
     assert [row["member"] for row in board["members"]] == [SLOW, FAST]

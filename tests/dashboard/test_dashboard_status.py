@@ -10,7 +10,8 @@ from rich.console import Console
 
 from mft_hpc.cli.main import main
 from mft_hpc.dashboard import read_run, render, render_plain
-from mft_hpc.submission.competition import BASELINE_PASS1, TASKS
+from mft_hpc.submission.competition import BASELINE_PASS1
+from mft_hpc.tasks.names import TASK_NAMES
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "status_plain.txt"
 
@@ -37,7 +38,7 @@ def test_plain_output_shows_every_stage_and_the_failure(fake_run):
     assert "+" * 13 in next(line for line in lines if line.startswith(f"| {FAST}") and "step 8/8" in line)
     assert "120/500  24%" in text
     assert "torch.OutOfMemoryError: CUDA out of memory" in text
-    assert f"generate/{SLOW}/{TASKS[5]}/0" in text
+    assert f"generate/{SLOW}/{TASK_NAMES[5]}/0" in text
     assert f"{FAST} *best*" in text
 
 
@@ -63,7 +64,7 @@ def test_training_progress_eta_and_losses(fake_run):
     assert len(slow.train.losses) == 4 and slow.train.losses[0] > slow.train.losses[-1]
     assert set(slow.train.task_losses) == {"code", "chat"}
     assert slow.generation_progress["mbpp"] == (120, 500)
-    assert slow.generation_progress[TASKS[0]] == (164, 164)
+    assert slow.generation_progress[TASK_NAMES[0]] == (164, 164)
 
 
 def test_status_without_a_tty_prints_plain_once(fake_run, capsys):
@@ -88,7 +89,7 @@ def test_status_of_a_missing_run_exits_2(tmp_path, capsys):
 
 
 def test_logs_prints_the_tail_by_job_id_or_label(fake_run, capsys):
-    assert main(["logs", str(fake_run), f"generate/{SLOW}/{TASKS[5]}", "-n", "3"]) == 0
+    assert main(["logs", str(fake_run), f"generate/{SLOW}/{TASK_NAMES[5]}", "-n", "3"]) == 0
     assert capsys.readouterr().out == "line 97\nline 98\nline 99\n"
     element = next(e for e in read_run(fake_run).failures)
     assert main(["logs", str(fake_run), element.slurm_job_id, "-n", "1", "-f"]) == 0  # failed: follow ends
@@ -135,7 +136,7 @@ def test_watch_on_a_terminal_refreshes_from_files_until_ctrl_c(fake_run):
     try:
         deadline = time.monotonic() + 60
         _read_until(master, "missing 10", deadline)            # first render: SLOW has 3 of 13 scores
-        write_metrics(fake_run, SLOW, {t: 0.5 for t in TASKS})  # evaluation finishes meanwhile
+        write_metrics(fake_run, SLOW, {t: 0.5 for t in TASK_NAMES})  # evaluation finishes meanwhile
         _read_until(master, "0.5000", deadline)                 # a later refresh shows it
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=20) == 0

@@ -9,7 +9,8 @@ import pytest
 from mft_hpc.evaluate.canonical import canonical_generation
 from mft_hpc.evaluate.known_broken import KNOWN_BROKEN
 from mft_hpc.evaluate.languages import program_job
-from mft_hpc.tasks.registry import TASK_NAMES, is_fixtests, load_problems
+from mft_hpc.tasks.names import TASK_NAMES
+from mft_hpc.tasks.registry import is_fixtests, load_problems
 
 from .conftest import judge_cold_then_warm
 

@@ -8,7 +8,7 @@ from mft_hpc.cli.main import main
 from mft_hpc.errors import UserError
 from mft_hpc.evaluate.evaluate import prepare_jobs
 from mft_hpc.evaluate.generations import discover_tasks
-from mft_hpc.tasks.registry import TASK_NAMES
+from mft_hpc.tasks.names import TASK_NAMES
 
 
 def write(folder, task, data, model="m"):

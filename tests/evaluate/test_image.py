@@ -3,7 +3,7 @@
 import shutil
 import sys
 
-from mft_hpc.evaluate.image import CONTAINERS_DIR, WORKER_FILES, definition_hash, worker_hash
+from mft_hpc.evaluate.image import CONTAINERS_DIR, definition_hash, worker_hash
 from mft_hpc.evaluate.runtime import IMAGE_WORKER_DIR, WORKER_DIR, ApptainerRuntime, BwrapRuntime, HostRuntime
 
 
@@ -33,16 +33,22 @@ def test_worker_hash_follows_worker_definition_and_files(tmp_path):
     shutil.copytree(WORKER_DIR, worker, ignore=shutil.ignore_patterns("__pycache__"))
     base = worker_hash(containers, worker)
     assert base == worker_hash()
-    (worker / "batch.py").write_text("# not in the image\n")
+    (tmp_path / "batch.py").write_text("# next to the worker, not in it\n")
+    (worker / "__pycache__").mkdir(exist_ok=True)
+    (worker / "__pycache__" / "batch.cpython-311.pyc").write_bytes(b"bytecode of this checkout")
     (containers / "evaluation.def").write_text("# other toolchains\n")    # layer 1 has its own hash
     assert worker_hash(containers, worker) == base
     hashes = {base}
-    for name in WORKER_FILES:
+    names = sorted(p.name for p in worker.iterdir() if p.is_file())
+    assert {"__main__.py", "batch.py", "runner.py", "python.py", "JavacServer.java"} <= set(names)
+    for name in names:   # every file of the folder is part of the layer
         (worker / name).write_text((worker / name).read_text() + "\n// changed\n")
         hashes.add(worker_hash(containers, worker))
+    (worker / "new_language.py").write_text("# a new module\n")
+    hashes.add(worker_hash(containers, worker))
     (containers / "worker.def").write_text((containers / "worker.def").read_text() + "\n%labels\n    x y\n")
     hashes.add(worker_hash(containers, worker))
-    assert len(hashes) == 2 + len(WORKER_FILES)
+    assert len(hashes) == 3 + len(names)
 
 
 def test_sandboxes_run_the_image_worker_and_bind_no_package_code(tmp_path):
@@ -51,7 +57,7 @@ def test_sandboxes_run_the_image_worker_and_bind_no_package_code(tmp_path):
     rootfs.mkdir()
     apptainer = ApptainerRuntime(name="apptainer", image=str(sif), binary="/bin/true")
     bwrap = BwrapRuntime(name="bwrap", image=str(rootfs), binary="/bin/true")
-    worker = ["python3", "-I", f"{IMAGE_WORKER_DIR}/worker.py", "--scratch", "/scratch", "--probe"]
+    worker = ["python3", "-I", IMAGE_WORKER_DIR, "--scratch", "/scratch", "--probe"]
     for runtime in (apptainer, bwrap):
         argv = runtime.argv(tmp_path / "scratch", 2, ["--probe"])
         assert argv[-len(worker):] == worker
@@ -61,4 +67,4 @@ def test_sandboxes_run_the_image_worker_and_bind_no_package_code(tmp_path):
     argv = apptainer.argv(tmp_path / "scratch", 2, [])
     assert f"{tmp_path}:/worker:ro" in argv and argv[-4:] == ["-I", "/worker/other.py", "--scratch", "/scratch"]
     host = HostRuntime(name="host").argv(tmp_path, 1, [])
-    assert host[:3] == [sys.executable, "-I", str(WORKER_DIR / "worker.py")]
+    assert host[:3] == [sys.executable, "-I", str(WORKER_DIR)]

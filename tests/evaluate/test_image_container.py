@@ -10,20 +10,22 @@ import pytest
 
 from mft_hpc.errors import UserError
 from mft_hpc.evaluate.batch import run_jobs
-from mft_hpc.evaluate.image import WORKER_FILES, toolchain_image
+from mft_hpc.evaluate.image import toolchain_image
 from mft_hpc.evaluate.runtime import IMAGE_WORKER_DIR, WORKER_DIR, find_apptainer, make_runtime
+from mft_hpc.evaluate.worker.sources import source_files
 
 pytestmark = pytest.mark.container
 
 
 def test_image_worker_is_the_package_worker(evaluation_image):
-    paths = [f"{IMAGE_WORKER_DIR}/{name}" for name in WORKER_FILES]
+    names = source_files(str(WORKER_DIR))
+    paths = [f"{IMAGE_WORKER_DIR}/{name}" for name in names]
     out = subprocess.run([find_apptainer("apptainer"), "-q", "exec", "--containall", str(evaluation_image),
                           "sh", "-c", 'sha256sum "$@" && stat -c "%u:%g %a %n" "$0" "$@"', IMAGE_WORKER_DIR,
                           *paths], capture_output=True, text=True, check=True).stdout.splitlines()
     sums = dict(reversed(line.split()) for line in out[:len(paths)])
     assert sums == {f"{IMAGE_WORKER_DIR}/{n}": hashlib.sha256((WORKER_DIR / n).read_bytes()).hexdigest()
-                    for n in WORKER_FILES}
+                    for n in names}
     modes = [line.split() for line in out[len(paths):]]
     assert modes == [["0:0", "755", IMAGE_WORKER_DIR]] + [["0:0", "644", p] for p in paths]
 
@@ -33,7 +35,7 @@ CPP_APPEND = '#include <cstdio>\nint main() {{ return fopen("{path}", "a") ? 0 :
 
 def test_programs_cannot_modify_the_worker(sandbox_runtime):
     """Each attack passes only if the write succeeded; the same writes into the scratch dir pass."""
-    worker, new_file = f"{IMAGE_WORKER_DIR}/worker.py", f"{IMAGE_WORKER_DIR}/planted.py"
+    worker, new_file = f"{IMAGE_WORKER_DIR}/__main__.py", f"{IMAGE_WORKER_DIR}/planted.py"
     cases = [("python", f"open({worker!r}, 'a').write('# pwned')\n", "fail"),
              ("python", f"open({new_file!r}, 'w').write('pwned')\n", "fail"),
              ("cpp", CPP_APPEND.format(path=worker), "fail"),
@@ -55,4 +57,4 @@ def test_image_without_worker_is_refused_by_name(evaluation_image):
     runtime = make_runtime("apptainer", str(base))
     with pytest.raises(UserError, match="mft-hpc container build") as error:
         runtime.probe()
-    assert str(base) in str(error.value) and f"{IMAGE_WORKER_DIR}/worker.py" in str(error.value)
+    assert str(base) in str(error.value) and IMAGE_WORKER_DIR in str(error.value)

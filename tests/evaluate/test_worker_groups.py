@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import io
 
-from mft_hpc.evaluate.worker import GO_GROUP, RUST_GROUP, Batch, rust_groupable
+from mft_hpc.evaluate.worker.batch import Batch
+from mft_hpc.evaluate.worker.go import GO_GROUP
+from mft_hpc.evaluate.worker.rust import RUST_GROUP, rust_groupable
 
 
 def _plan(langs: list[str], workers: int, tmp_path, sources=None) -> list[tuple[str, list[int]]]:
@@ -18,7 +20,10 @@ def _plan(langs: list[str], workers: int, tmp_path, sources=None) -> list[tuple[
     scratch = tmp_path / f"scratch{len(langs)}-{workers}"
     scratch.mkdir()
     batch = Batch(manifest, str(scratch), io.StringIO())
-    return [(function.__name__, [j["id"] for j in unit] if isinstance(unit, list) else [unit["id"]])
+    def name(function) -> str:   # run_one, or the group build of the language's runner: run_go_group ...
+        return "run_one" if function == batch.run_one else f"run_{function.__module__.rsplit('.', 1)[1]}_group"
+
+    return [(name(function), [j["id"] for j in unit] if isinstance(unit, list) else [unit["id"]])
             for function, unit in batch.tasks()]
 
 

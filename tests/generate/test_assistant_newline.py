@@ -13,12 +13,13 @@ import sys
 
 import pytest
 
-from mft_hpc.config.sections.generate import ALL_TASKS, GenerateSection
+from mft_hpc.config.sections.generate import GenerateSection
 from mft_hpc.generate import run_task
 from mft_hpc.generate.outputs import generations_path
 from mft_hpc.generate.rawfile import raw_path, read_raw
 from mft_hpc.rundir import done_marker
 from mft_hpc.tasks import load_problems
+from mft_hpc.tasks.names import TASK_NAMES
 from mft_hpc.tasks.postprocess import harness_output
 from mft_hpc.tasks.prompts import model_input, prefix_suffix, task_prompt
 
@@ -69,7 +70,7 @@ def test_input_ends_with_the_tokens_training_puts_before_an_answer(tiny_model_di
         assert off == on[:-1]  # by default exactly that last "\n" token is missing
 
 
-@pytest.mark.parametrize("task, style", [(t, "competition") for t in ALL_TASKS if t != "mbpp"]
+@pytest.mark.parametrize("task, style", [(t, "competition") for t in TASK_NAMES if t != "mbpp"]
                          + [("mbpp", "raw"), ("humanevalfixtests-go", "raw")])
 def test_option_is_a_no_op_without_chatml(benchmarks_dir, task, style):
     d = load_problems(benchmarks_dir, task)[0]

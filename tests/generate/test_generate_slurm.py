@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 import submitit
 
-from mft_hpc.config.sections.generate import ALL_TASKS, GenerateSection
+from mft_hpc.config.sections.generate import GenerateSection
 from mft_hpc.generate.outputs import generations_path
 from mft_hpc.generate.progress import progress_path
 from mft_hpc.generate.rawfile import raw_path, read_raw
 from mft_hpc.generate.submit import pending_elements, submit_generation
 from mft_hpc.rundir import is_done
+from mft_hpc.tasks.names import TASK_NAMES
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 LIMIT = 10  # enough problems that the job is still running when the first one is on disk
@@ -37,10 +38,10 @@ def test_thirteen_tasks_in_three_array_elements(slurm_cluster, tiny_model_dir, b
     assert len(jobs) == 3 and len({job.job_id.split("_")[0] for job in jobs}) == 1  # one array of 5 + 5 + 3 tasks
     results = [job.result() for job in jobs]
     assert [len(r) for r in results] == [5, 5, 3]
-    assert [r["task"] for element in results for r in element] == list(ALL_TASKS)
+    assert [r["task"] for element in results for r in element] == list(TASK_NAMES)
     for job in jobs:  # one model load per element, not per task
         assert job.stderr().count("engine started") == 1
-    for task in ALL_TASKS:
+    for task in TASK_NAMES:
         data = json.loads(generations_path(out, task, "tiny").read_text())
         assert len(data) == 3 and all(len(entry) == 1 and isinstance(entry[0], str) for entry in data)
         assert is_done(generations_path(out, task, "tiny"))

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from mft_hpc.config.sections.generate import ALL_TASKS, GenerateSection
+from mft_hpc.config.sections.generate import GenerateSection
 from mft_hpc.generate import run_tasks
 from mft_hpc.generate.outputs import generations_path
 from mft_hpc.generate.rawfile import raw_path, read_raw
 from mft_hpc.rundir import is_done
+from mft_hpc.tasks.names import TASK_NAMES
 
 REPO = Path(__file__).resolve().parents[2]
 VLLM_PYTHON = REPO / ".venv-vllm" / "bin" / "python"
@@ -58,7 +59,7 @@ def run_vllm_element(python: Path, model_dir, units, out_dir, cfg) -> tuple[list
 
 def test_vllm_suite_element_equals_exact_backend(vllm_python, stopping_model_dir, benchmarks_dir, tmp_path):
     """All 13 tasks in one element: one engine start, per-task resume, harness files equal to exact's."""
-    units = [(task, None) for task in ALL_TASKS]
+    units = [(task, None) for task in TASK_NAMES]
     exact_dir, vllm_dir = tmp_path / "exact", tmp_path / "vllm"
     run_tasks(stopping_model_dir, units, exact_dir, config(benchmarks_dir, backend="exact"), model_name="tiny")
 
@@ -77,10 +78,10 @@ def test_vllm_suite_element_equals_exact_backend(vllm_python, stopping_model_dir
     assert len(re.findall(r"engine started: backend vllm", log)) == 1
     generated = {r["task"]: (r["state"], r["generated"]) for r in results}
     assert generated[done_task] == ("skipped", 0) and generated[partial_task] == ("finalized", 2)
-    assert all(generated[t] == ("finalized", 3) for t in ALL_TASKS if t not in (done_task, partial_task))
+    assert all(generated[t] == ("finalized", 3) for t in TASK_NAMES if t not in (done_task, partial_task))
 
     reasons = set()
-    for task in ALL_TASKS:
+    for task in TASK_NAMES:
         ours, theirs = generations_path(vllm_dir, task, "tiny"), generations_path(exact_dir, task, "tiny")
         assert is_done(ours) and ours.read_bytes() == theirs.read_bytes(), task
         assert read_raw(raw_path(vllm_dir, task)) == read_raw(raw_path(exact_dir, task)), task

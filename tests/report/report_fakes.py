@@ -20,7 +20,8 @@ from mft_hpc.controller.runfile import write_run
 from mft_hpc.controller.state import StateChange, StateStore
 from mft_hpc.controller.submit import COLLECT_KEY, all_keys, element_specs, store_key
 from mft_hpc.rundir import RunDir, atomic_write_json, mark_done
-from mft_hpc.submission.competition import BASELINE_PASS1, PROBLEM_COUNTS, TASKS
+from mft_hpc.submission.competition import BASELINE_PASS1
+from mft_hpc.tasks.names import PROBLEM_COUNTS, TASK_NAMES
 
 TRAIN_TASKS = ("code-synthesis", "code-repair")
 REASONS = {
@@ -77,14 +78,14 @@ def train_rows(steps: int, eval_every: int, coba: bool, rng: random.Random) -> l
 
 def write_training(run: RunDir, member: str, steps: int, coba: bool, rng: random.Random) -> dict:
     rows = train_rows(steps, max(1, steps // 10), coba, rng)
-    path = run.train_metrics(member)
+    path = run.member(member).train_metrics
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     best = [r for r in rows if r["kind"] == "eval"][-1]["best_step"]
     result = {"from_step": best, "last_step": steps, "best_step": best,
               "best_valid_loss": min(r["valid_loss"] for r in rows if r["kind"] == "eval"),
               "stopped_early": False, "skipped_nonfinite": 0}
-    atomic_write_json(run.train_result(member), result)
+    atomic_write_json(run.member(member).train_result, result)
     return result
 
 
@@ -150,7 +151,7 @@ def build_synthetic_run(root: Path, name: str, members: int, limit: int | None, 
     for index, member in enumerate(plan.members):
         write_training(plan.run, member.name, steps, coba, rng)
         bonus = 0.01 * index - 0.03
-        for task in TASKS:
+        for task in TASK_NAMES:
             write_task_results(member, task, max(0.0, min(1.0, BASELINE_PASS1[task] + bonus + rng.uniform(0, 0.04))),
                                limit, rng)
     with StateStore(plan.run.state_db, run=plan.name) as store:
@@ -176,15 +177,15 @@ def break_run(run: Path) -> dict[str, str]:
     first, second, third = sorted(p.name for p in (run / "members").iterdir())
     corrupt = next((run / "members" / first / "evaluate").glob("metrics_*/metrics_mbpp_*.json"))
     corrupt.write_text('{"mbpp": {"pass@1": ')
-    lines = rundir.train_metrics(first).read_text().splitlines()
+    lines = rundir.member(first).train_metrics.read_text().splitlines()
     lines.insert(len(lines) // 2, '{"kind": "train", "step": 1')
-    rundir.train_metrics(first).write_text("\n".join(lines) + "\n")
-    rundir.train_metrics(second).write_text("".join(line + "\n" for line in
-                                                    rundir.train_metrics(second).read_text().splitlines()[:6]))
-    rundir.train_result(second).unlink()
+    rundir.member(first).train_metrics.write_text("\n".join(lines) + "\n")
+    rundir.member(second).train_metrics.write_text("".join(line + "\n" for line in
+                                                    rundir.member(second).train_metrics.read_text().splitlines()[:6]))
+    rundir.member(second).train_result.unlink()
     for stage in ("generate", "evaluate"):
-        shutil.rmtree(rundir.stage_dir(second, stage))
-    shutil.rmtree(rundir.stage_dir(third, "evaluate"))
+        shutil.rmtree(rundir.member(second).stage(stage))
+    shutil.rmtree(rundir.member(third).evaluate)
     with StateStore(rundir.state_db, run=run.name) as store:
         train = store.elements(stage="train", member=second)[0]
         store.update_states([StateChange(train.id, "failed", last_error=OOM_ERROR)])

