@@ -69,7 +69,7 @@ def collect_run(run_root: str) -> dict:
     """Leaderboard of all members, a validated submission zip per member where allowed, the run report."""
     _logging()
     from mft_hpc.collect import write_leaderboard
-    from mft_hpc.controller.runfile import load_run
+    from mft_hpc.runplan.runfile import load_run
     from mft_hpc.errors import UserError
     from mft_hpc.rundir import mark_done
     from mft_hpc.submission.pack import pack_run

@@ -11,6 +11,7 @@ import importlib
 import sys
 
 from mft_hpc import __version__
+from mft_hpc.cli.logs import library_warnings
 from mft_hpc.errors import UserError
 
 # Verb modules, in the order `mft-hpc --help` lists them. Add one line per new verb module.
@@ -53,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    with library_warnings():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

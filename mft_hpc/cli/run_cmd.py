@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import logging
 
+from mft_hpc.cli.logs import narrate
 from mft_hpc.cli.options import at_least
 from mft_hpc.config import LoadedConfig, load_config
 
@@ -94,7 +94,7 @@ def load_selected(path: str, only: str | None, skip: str | None) -> LoadedConfig
 def _run(args: argparse.Namespace) -> int:
     from mft_hpc.controller.operations import start_run
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    narrate()
     loaded = load_selected(args.config, args.only, args.skip)
     outcome = start_run(loaded, executor=args.executor, dry_run=args.dry_run)
     if outcome.dry_run is not None:

@@ -47,7 +47,7 @@ def _scheduler_refresher(run, warn, verify: bool = False):
     refresh; a broken or missing one is reported once and the dashboard shows the output files.
     """
     from mft_hpc.controller.operations import refresh_run
-    from mft_hpc.controller.state import StateBusy
+    from mft_hpc.rundir.state import StateBusy
     from mft_hpc.slurm import StatusPoller
 
     poller = StatusPoller()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from mft_hpc.controller.state import Element, LocalProcess
+from mft_hpc.rundir.state import Element, LocalProcess
 
 
 def _stat_fields(pid: int) -> list[str] | None:

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mft_hpc.config import LoadedConfig
-from mft_hpc.controller.plan import RunPlan, build_plan, resolve_paths
+from mft_hpc.runplan.plan import RunPlan, build_plan, resolve_paths
 from mft_hpc.controller.refresh import in_flight, raised_in_our_code, refresh
-from mft_hpc.controller.runfile import executor_of, load_run, write_run
-from mft_hpc.controller.state import CANCELLED, FAILED_STATES, PLANNED, StateChange, StateStore, last_line
+from mft_hpc.runplan.runfile import executor_of, load_run, write_run
+from mft_hpc.rundir.state import CANCELLED, FAILED_STATES, PLANNED, StateChange, StateStore, last_line
 from mft_hpc.controller.submit import (COLLECT_MEMBER, DagSubmitter, Key, StageFunctions, all_keys, collects,
                                       descendants, element_specs)
 from mft_hpc.controller.waves import RETRY_DELAY, cut_wave, read_waves, write_waves

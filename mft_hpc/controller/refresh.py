@@ -14,8 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from mft_hpc.controller.local_jobs import process_gone
-from mft_hpc.controller.plan import RunPlan
-from mft_hpc.controller.state import (COMPLETED, FAILED, FAILED_STATES, PLANNED, TERMINAL_STATES, Element,
+from mft_hpc.runplan.plan import RunPlan
+from mft_hpc.rundir.state import (COMPLETED, FAILED, FAILED_STATES, PLANNED, TERMINAL_STATES, Element,
                                       StateChange, StateStore, from_slurm_state, last_line)
 from mft_hpc.slurm import StatusPoller
 

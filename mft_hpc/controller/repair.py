@@ -20,9 +20,9 @@ from pathlib import Path
 
 import yaml
 
-from mft_hpc.controller.plan import Key
-from mft_hpc.controller.runfile import executor_of, load_run, read_run_meta, run_file
-from mft_hpc.controller.state import (COMPLETED, FAILED, FAILED_STATES, PENDING, PLANNED, RUNNING, Attempt, Element,
+from mft_hpc.runplan.plan import Key
+from mft_hpc.runplan.runfile import executor_of, load_run, read_run_meta, run_file
+from mft_hpc.rundir.state import (COMPLETED, FAILED, FAILED_STATES, PENDING, PLANNED, RUNNING, Attempt, Element,
                                       LocalProcess, StateStore, from_slurm_state, last_line)
 from mft_hpc.controller.submit import COLLECT_KEY, all_keys, element_specs, store_key
 from mft_hpc.errors import UserError

@@ -31,15 +31,14 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from mft_hpc.controller.plan import Key, MemberPlan, RunPlan
-from mft_hpc.controller.state import COMPLETED, FAILED, ElementSpec, StateChange, StateStore, last_line
+from mft_hpc.runplan.plan import Key, MemberPlan, RunPlan
+from mft_hpc.rundir.state import COLLECT_MEMBER, COMPLETED, FAILED, ElementSpec, StateChange, StateStore, last_line
 from mft_hpc.errors import UserError
 from mft_hpc.slurm import Submitter, after_any, after_corr, after_ok
 from mft_hpc.slurm.job_states import master_id
 
 log = logging.getLogger(__name__)
 
-COLLECT_MEMBER = "_run"
 COLLECT_KEY: Key = ("collect", COLLECT_MEMBER, "")
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from mft_hpc.controller.plan import Key, RunPlan
+from mft_hpc.runplan.plan import Key, RunPlan
 from mft_hpc.slurm.limits import SiteLimits
 
 WAVES_META = "waves"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from mft_hpc.collect.metrics import MemberScores, read_member_scores
 from mft_hpc.config.member import member_section
-from mft_hpc.controller.state import (
+from mft_hpc.rundir.state import (
     CANCELLED,
     COMPLETED,
     FAILED,
@@ -263,7 +263,7 @@ def _top_members(run: Path, store: StateStore, k: int) -> list[tuple[str, float,
         try:
             rows = json.loads(board.read_text()).get("members", [])
             # the 13-task mean; a run of fewer tasks (generate.tasks) ranks by the mean of its tasks
-            ranked = [(r["member"], r["mean"], len(TASKS)) if isinstance(r.get("mean"), (int, float)) else
+            ranked = [(r["member"], r["mean"], len(TASK_NAMES)) if isinstance(r.get("mean"), (int, float)) else
                       (r["member"], r["mean_of_present"], sum(v is not None for v in r["scores"].values()))
                       for r in rows if isinstance(r.get("mean") or r.get("mean_of_present"), (int, float))]
             return sorted(ranked, key=lambda row: -row[1])[:k]

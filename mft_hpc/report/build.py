@@ -16,8 +16,8 @@ from typing import Callable
 
 from mft_hpc.collect.leaderboard import build_leaderboard
 from mft_hpc.collect.metrics import read_member_scores
-from mft_hpc.controller.state import StateStore
-from mft_hpc.controller.submit import COLLECT_MEMBER
+from mft_hpc.rundir.state import StateStore
+from mft_hpc.rundir.states import COLLECT_MEMBER
 from mft_hpc.errors import UserError
 from mft_hpc.report.evaluation import add_problem_ids, member_evaluation, reasons_by_task
 from mft_hpc.report.resources import run_resources

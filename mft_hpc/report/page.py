@@ -9,7 +9,7 @@ import time
 from html import escape
 
 from mft_hpc.collect.leaderboard import short_task
-from mft_hpc.controller.submit import COLLECT_MEMBER
+from mft_hpc.rundir.states import COLLECT_MEMBER
 from mft_hpc.evaluate.evaluate import VERDICTS
 from mft_hpc.report import svg
 from mft_hpc.rundir.layout import STAGES

@@ -39,7 +39,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
 
     On an exception the temporary file is removed and ``path`` is left untouched. ``durable=False``
     skips the two fsyncs (the rename stays atomic for readers): for many files of which a durable
-    copy is written elsewhere (a sweep's per-member config.yaml, see controller/runfile.py).
+    copy is written elsewhere (a sweep's per-member config.yaml, see runplan/runfile.py).
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)

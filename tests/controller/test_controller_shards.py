@@ -12,7 +12,7 @@ from controller_helpers import wait_for_run, write_config
 
 from mft_hpc.config import load_config
 from mft_hpc.controller.operations import resume, start_run
-from mft_hpc.controller.state import COMPLETED, StateStore
+from mft_hpc.rundir.state import COMPLETED, StateStore
 from mft_hpc.controller.submit import COLLECT_KEY
 from mft_hpc.generate import run_task
 from mft_hpc.generate.outputs import generations_path

@@ -11,7 +11,7 @@ import pytest
 from test_shard_plan import plan_for
 
 from mft_hpc.config.sections.evaluate import EvaluateSection
-from mft_hpc.controller.state import StateStore
+from mft_hpc.rundir.state import StateStore
 from mft_hpc.controller.submit import DagSubmitter, all_keys, element_specs
 from mft_hpc.errors import UserError
 from mft_hpc.evaluate.runtime import MEMORY_PER_WORKER_MB, find_apptainer

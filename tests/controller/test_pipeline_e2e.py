@@ -13,7 +13,7 @@ from polling import wait_for
 
 from mft_hpc.config import load_config
 from mft_hpc.controller.operations import start_run
-from mft_hpc.controller.state import COMPLETED
+from mft_hpc.rundir.state import COMPLETED
 from mft_hpc.tasks.names import TASK_NAMES
 from mft_hpc.tasks.registry import load_problems
 

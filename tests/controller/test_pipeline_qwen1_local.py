@@ -17,8 +17,8 @@ from test_pipeline_e2e import memorize_data
 from mft_hpc.config import load_config
 from mft_hpc.controller.operations import resume, start_run
 from mft_hpc.controller.refresh import refresh
-from mft_hpc.controller.runfile import load_run
-from mft_hpc.controller.state import COMPLETED, StateStore
+from mft_hpc.runplan.runfile import load_run
+from mft_hpc.rundir.state import COMPLETED, StateStore
 from mft_hpc.rundir import is_done
 
 IM_END = 151645

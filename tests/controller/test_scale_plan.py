@@ -9,8 +9,8 @@ import re
 import pytest
 
 from mft_hpc.config.schema import Config
-from mft_hpc.controller.plan import build_plan
-from mft_hpc.controller.state import CANCELLED, COMPLETED, FAILED, PENDING, ElementSpec, StateChange, StateStore
+from mft_hpc.runplan.plan import build_plan
+from mft_hpc.rundir.state import CANCELLED, COMPLETED, FAILED, PENDING, ElementSpec, StateChange, StateStore
 from mft_hpc.controller.submit import COLLECT_KEY, DagSubmitter, all_keys, choose_layout, element_specs
 from mft_hpc.controller.waves import cut_wave
 from mft_hpc.rundir import RunDir

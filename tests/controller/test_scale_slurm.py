@@ -13,8 +13,8 @@ from controller_helpers import wait_for_run, write_chat_data, write_config
 
 from mft_hpc.config import load_config
 from mft_hpc.controller.operations import start_run
-from mft_hpc.controller.runfile import load_run
-from mft_hpc.controller.state import CANCELLED, COMPLETED, FAILED, PLANNED, StateStore
+from mft_hpc.runplan.runfile import load_run
+from mft_hpc.rundir.state import CANCELLED, COMPLETED, FAILED, PLANNED, StateStore
 from mft_hpc.controller.submit import StageFunctions
 from mft_hpc.controller.waves import read_waves
 

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from mft_hpc.config.schema import Config
-from mft_hpc.controller.plan import build_plan
-from mft_hpc.controller.state import COMPLETED, FAILED, PENDING, PLANNED, RUNNING, ElementSpec, StateChange, StateStore
+from mft_hpc.runplan.plan import build_plan
+from mft_hpc.rundir.state import COMPLETED, FAILED, PENDING, PLANNED, RUNNING, ElementSpec, StateChange, StateStore
 from mft_hpc.controller.submit import COLLECT_KEY, DagSubmitter, all_keys, descendants, element_specs
 from mft_hpc.generate.rawfile import raw_path
 from mft_hpc.generate.shards import n_shards, task_size
@@ -206,7 +206,7 @@ def test_evaluation_element_merges_shards_whose_merge_never_happened(tmp_path, b
 def test_collect_merges_shards_when_no_evaluation_stage_would(tmp_path, benchmarks_dir):
     """Generation only: the last shard died before merging; collect writes the generations file."""
     from jobs.pipeline import collect_run
-    from mft_hpc.controller.runfile import write_run
+    from mft_hpc.runplan.runfile import write_run
     from mft_hpc.rundir import is_done
 
     plan = plan_for(tmp_path, evaluate=False, limit=4, shard_size=2, benchmarks=str(benchmarks_dir))

@@ -15,7 +15,7 @@ from polling import wait_for
 
 from mft_hpc.config import load_config
 from mft_hpc.controller.operations import start_run
-from mft_hpc.controller.state import COMPLETED, FAILED
+from mft_hpc.rundir.state import COMPLETED, FAILED
 from mft_hpc.errors import UserError
 
 

@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from mft_hpc.controller.state import (
+from mft_hpc.rundir.state import (
     COMPLETED,
     FAILED,
     PENDING,
@@ -122,7 +122,7 @@ def test_open_existing_does_not_create_a_file(tmp_path):
 
 
 def test_slurm_states_map_onto_ours():
-    from mft_hpc.controller.state import CANCELLED, STATES, TIMEOUT, from_slurm_state
+    from mft_hpc.rundir.state import CANCELLED, STATES, TIMEOUT, from_slurm_state
     from mft_hpc.slurm.job_states import normalize_state
 
     assert from_slurm_state(normalize_state("CANCELLED by 0")) == CANCELLED

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from mft_hpc.controller.state import COMPLETED, FAILED, RUNNING, ElementSpec, StateChange, StateStore
+from mft_hpc.rundir.state import COMPLETED, FAILED, RUNNING, ElementSpec, StateChange, StateStore
 from mft_hpc.submission.competition import BASELINE_PASS1
 from mft_hpc.tasks.names import PROBLEM_COUNTS, TASK_NAMES
 

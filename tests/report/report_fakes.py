@@ -15,9 +15,9 @@ from pathlib import Path
 import yaml
 
 from mft_hpc.config import load_config
-from mft_hpc.controller.plan import build_plan
-from mft_hpc.controller.runfile import write_run
-from mft_hpc.controller.state import StateChange, StateStore
+from mft_hpc.runplan.plan import build_plan
+from mft_hpc.runplan.runfile import write_run
+from mft_hpc.rundir.state import StateChange, StateStore
 from mft_hpc.controller.submit import COLLECT_KEY, all_keys, element_specs, store_key
 from mft_hpc.rundir import RunDir, atomic_write_json, mark_done
 from mft_hpc.submission.competition import BASELINE_PASS1

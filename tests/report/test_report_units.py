@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from mft_hpc.controller.state import Attempt, Element
+from mft_hpc.rundir.state import Attempt, Element
 from mft_hpc.report.accounting import parse_sacct
 from mft_hpc.report.evaluation import reason_key
 from mft_hpc.report.schedule import Resources, bar_state, scheduling

@@ -158,7 +158,7 @@ def make_run(ctx: Ctx, name: str = "r", **overrides) -> Path:
 
 def record_attempt(root: Path, label: str, job_id: str, log_text: str | None = None, process=None) -> Path:
     """Record a submission of ``label`` as the controller does; its log is written under logs/<job id>/."""
-    from mft_hpc.controller.state import StateStore
+    from mft_hpc.rundir.state import StateStore
 
     log = root / "logs" / job_id / f"{job_id}_0_log.err"
     if log_text is not None:
@@ -170,7 +170,7 @@ def record_attempt(root: Path, label: str, job_id: str, log_text: str | None = N
 
 
 def states(root: Path) -> dict[str, tuple]:
-    from mft_hpc.controller.state import StateStore
+    from mft_hpc.rundir.state import StateStore
 
     with StateStore.open_reader(root / "state.sqlite") as store:
         return {e.label: (e.state, e.last_error) for e in store.elements()}

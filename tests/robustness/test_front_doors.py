@@ -17,7 +17,7 @@ import pytest
 from robustness_helpers import (Case, Ctx, assert_case, checkpoint, copy_run, corrupt, finish_generation,
                                 hold_write_lock, make_run, record_attempt, run_in, states, write_chat_data)
 
-from mft_hpc.controller.state import COMPLETED, FAILED
+from mft_hpc.rundir.state import COMPLETED, FAILED
 
 GEN_DIR = "runs/r/members/main/generate/generations_r"
 

@@ -12,7 +12,7 @@ from robustness_helpers import checkpoint, corrupt, run_cli
 from mft_hpc.config import load_config
 from mft_hpc.controller.operations import refresh_run, start_run
 from mft_hpc.controller.refresh import in_flight
-from mft_hpc.controller.state import COMPLETED, StateStore
+from mft_hpc.rundir.state import COMPLETED, StateStore
 
 
 def element_states(root) -> dict[str, tuple]:

@@ -18,7 +18,8 @@ from pathlib import Path
 from mft_hpc.config.schema import Config
 from mft_hpc.generate.rawfile import raw_name
 from mft_hpc.generate.shards import n_shards, pack, task_size
-from mft_hpc.rundir import RunDir, done_problem
+from mft_hpc.rundir import MemberDir, RunDir, done_problem
+from mft_hpc.rundir.layout import generations_file_name, generations_folder_name, metrics_file_name, metrics_folder_name
 from mft_hpc.rundir.done import DONE_SUFFIX
 
 Key = tuple  # (stage, member, task) or (stage, member, task, shard): see the module docstring
@@ -55,8 +56,13 @@ class MemberPlan:
     dir: Path
     model_name: str
 
-    # Output paths are built as strings (os.path.join) in one place: a 1,000-member sweep has 27,000
-    # of them per refresh, and pathlib costs ~10x more per path.
+    @property
+    def paths(self) -> MemberDir:
+        """Every file of the member (mft_hpc.rundir.layout)."""
+        return MemberDir(self.dir)
+
+    # Output paths of the refresh are built as strings (os.path.join over the layout's names) in one
+    # place: a 1,000-member sweep has 27,000 of them per refresh, and pathlib costs ~10x more per path.
     @cached_property
     def _root(self) -> str:
         return str(self.dir)
@@ -67,15 +73,15 @@ class MemberPlan:
             return join(self._root, "train", "merged")
         if stage == "generate":
             if shard is None:
-                return join(self._root, "generate", f"generations_{model}", f"generations_{task}_{model}.json")
+                return join(self._root, "generate", generations_folder_name(model), generations_file_name(task, model))
             return join(self._root, "generate", "raw", raw_name(task, shard))
         if stage == "evaluate":
-            return join(self._root, "evaluate", f"metrics_{model}", f"metrics_{task}_{model}.json")
+            return join(self._root, "evaluate", metrics_folder_name(model), metrics_file_name(task, model))
         raise ValueError(stage)
 
     @property
     def merged_model(self) -> Path:
-        return Path(self.output_str("train"))
+        return self.paths.merged_model
 
     @property
     def model_dir(self) -> Path:
@@ -84,15 +90,15 @@ class MemberPlan:
 
     @property
     def generate_dir(self) -> Path:
-        return self.dir / "generate"
+        return self.paths.generate
 
     @property
     def generations_dir(self) -> Path:
-        return Path(os.path.dirname(self.output_str("generate", "")))
+        return self.paths.generations_dir(self.model_name)
 
     @property
     def evaluate_dir(self) -> Path:
-        return self.dir / "evaluate"
+        return self.paths.evaluate
 
     @property
     def tasks(self) -> list[str]:

@@ -11,166 +11,27 @@ work at once; a corrupt file is reported in one line (``mft-hpc repair`` rebuild
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
-import sys
 import time
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 from urllib.parse import quote
 
-from mft_hpc.errors import UserError
-
-STAGES = ("train", "generate", "evaluate", "collect")
-
-# Our own states; Slurm states are mapped onto them by the controller (mft_hpc.slurm.job_states).
-PLANNED, PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, TIMEOUT, SKIPPED = (
-    "planned", "pending", "running", "completed", "failed", "cancelled", "timeout", "skipped")
-STATES = (PLANNED, PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, TIMEOUT, SKIPPED)
-TERMINAL_STATES = frozenset({COMPLETED, FAILED, CANCELLED, TIMEOUT, SKIPPED})
-FAILED_STATES = frozenset({FAILED, CANCELLED, TIMEOUT})
-
-SCHEMA_VERSION = 2
-_ELEMENTS_TABLE = f"""
-CREATE TABLE IF NOT EXISTS elements (
-    id            INTEGER PRIMARY KEY,
-    stage         TEXT NOT NULL CHECK (stage IN ({", ".join(repr(s) for s in STAGES)})),
-    member        TEXT NOT NULL,
-    task          TEXT NOT NULL DEFAULT '',     -- '' for train/collect elements
-    element       INTEGER NOT NULL DEFAULT 0,   -- shard number within (stage, member, task)
-    slurm_job_id  TEXT,                         -- latest attempt, e.g. '123_4' (local executor: the pid)
-    state         TEXT NOT NULL CHECK (state IN ({", ".join(repr(s) for s in STATES)})),
-    attempts      INTEGER NOT NULL DEFAULT 0,
-    submitted_at  REAL,
-    started_at    REAL,
-    ended_at      REAL,
-    log_path      TEXT,                         -- relative to the run directory when inside it
-    output_path   TEXT,                         -- idem
-    last_error    TEXT,
-    updated_at    REAL NOT NULL,
-    process_host  TEXT,                         -- local executor: host and start time (clock ticks
-    process_start INTEGER,                      -- since boot) of the job's process: a reused pid is not it
-    UNIQUE (stage, member, task, element)
-);
-"""
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-""" + _ELEMENTS_TABLE + """
-CREATE INDEX IF NOT EXISTS elements_by_slurm_id ON elements (slurm_job_id);
-CREATE INDEX IF NOT EXISTS elements_by_state ON elements (state);
-CREATE TABLE IF NOT EXISTS attempts (
-    element_id    INTEGER NOT NULL REFERENCES elements (id) ON DELETE CASCADE,
-    attempt       INTEGER NOT NULL,
-    slurm_job_id  TEXT,
-    submitted_at  REAL NOT NULL,
-    state         TEXT NOT NULL,
-    ended_at      REAL,
-    last_error    TEXT,
-    PRIMARY KEY (element_id, attempt)
-);
-"""
+from mft_hpc.rundir.state_schema import SCHEMA, SCHEMA_VERSION, migrate_v1, relative_to_old_run
+from mft_hpc.rundir.states import (  # noqa: F401 - the vocabulary, for the store's users
+    CANCELLED, COLLECT_MEMBER, COMPLETED, FAILED, FAILED_STATES, PENDING, PLANNED, RUNNING, SKIPPED, STAGES, STATES,
+    TERMINAL_STATES, TIMEOUT, Attempt, Element, ElementSpec, LocalProcess, StateBusy, StateChange, StateUnreadable,
+    from_slurm_state, last_line)
 
 
-class StateUnreadable(UserError):
-    """state.sqlite is corrupt, truncated or not a database."""
-
-
-class StateBusy(UserError):
-    """Another process held state.sqlite's write lock for longer than we wait."""
-
-
-@dataclass(frozen=True)
-class Element:
-    id: int
-    run: str
-    stage: str
-    member: str
-    task: str
-    element: int
-    slurm_job_id: str | None
-    state: str
-    attempts: int
-    submitted_at: float | None
-    started_at: float | None
-    ended_at: float | None
-    log_path: str | None      # absolute (resolved against where the run directory is now)
-    output_path: str | None
-    last_error: str | None
-    updated_at: float
-    process_host: str | None = None
-    process_start: int | None = None
-
-    @property
-    def label(self) -> str:
-        """``generate/main/mbpp/0``: how ``mft-hpc logs`` and the dashboard name an element."""
-        parts = [self.stage, self.member] + ([self.task] if self.task else []) + [str(self.element)]
-        return "/".join(parts)
-
-
-@dataclass(frozen=True)
-class Attempt:
-    element_id: int
-    attempt: int
-    slurm_job_id: str | None
-    submitted_at: float
-    state: str
-    ended_at: float | None
-    last_error: str | None
-
-
-@dataclass(frozen=True)
-class ElementSpec:
-    """What the controller plans before submitting anything."""
-
-    stage: str
-    member: str
-    task: str = ""
-    element: int = 0
-    log_path: str | None = None
-    output_path: str | None = None
-
-
-@dataclass(frozen=True)
-class LocalProcess:
-    """Who runs a local-executor element: a pid is only that process while its start time matches."""
-
-    host: str
-    start: int
-
-
-@dataclass(frozen=True)
-class StateChange:
-    """A state update for an element, found by its id or its latest Slurm job id."""
-
-    key: int | str
-    state: str
-    last_error: str | None = None
-    at: float | None = None  # when the change was observed; default now
-
-
-# Slurm job states (squeue/sacct, see mft_hpc.slurm.job_states) -> ours
-_FROM_SLURM = {
-    PENDING: ("PENDING", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD", "CONFIGURING", "RESV_DEL_HOLD", "SUSPENDED",
-              "STOPPED", "RESIZING", "SIGNALING", "STAGE_OUT"),
-    RUNNING: ("RUNNING", "COMPLETING"),
-    COMPLETED: ("COMPLETED",),
-    TIMEOUT: ("TIMEOUT", "DEADLINE"),
-    CANCELLED: ("CANCELLED", "PREEMPTED", "REVOKED"),
-    FAILED: ("FAILED", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL", "SPECIAL_EXIT"),
-}
-_SLURM_TO_STATE = {slurm: ours for ours, names in _FROM_SLURM.items() for slurm in names}
-
-
-def from_slurm_state(slurm_state: str) -> str | None:
-    """Our state for a normalized Slurm state (``CANCELLED``, ``OUT_OF_MEMORY``...); None if unknown."""
-    return _SLURM_TO_STATE.get(slurm_state.strip().upper())
-
+log = logging.getLogger(__name__)
 
 _ELEMENT_COLUMNS = tuple(f.name for f in fields(Element) if f.name != "run")
 _KEY_COLUMNS = ("stage", "member", "task", "element")
 _PATH_INDEXES = (_ELEMENT_COLUMNS.index("log_path"), _ELEMENT_COLUMNS.index("output_path"))
-
 
 def _check_state(state: str) -> str:
     if state not in STATES:
@@ -178,21 +39,10 @@ def _check_state(state: str) -> str:
     return state
 
 
-def last_line(text: str | None) -> str | None:
-    """The last non-empty line of an error text: what the dashboard shows."""
-    if not text:
-        return None
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else None
-
 
 def _is_busy(err: sqlite3.OperationalError) -> bool:
     text = str(err).lower()
     return "locked" in text or "busy" in text
-
-
-def _say(message: str) -> None:
-    print(f"mft-hpc: {message}", file=sys.stderr, flush=True)
 
 
 class StateStore:
@@ -206,7 +56,7 @@ class StateStore:
     """
 
     def __init__(self, path: str | Path, run: str | None = None, timeout_s: float = 2.0,
-                 lock_wait_s: float = 300.0, on_wait: Callable[[str], None] | None = _say,
+                 lock_wait_s: float = 300.0, on_wait: Callable[[str], None] | None = log.warning,
                  read_only: bool = False):
         self.path = Path(path)
         self.root = self.path.parent.resolve()
@@ -306,34 +156,10 @@ class StateStore:
         if "process_start" in columns:  # current schema: opening writes nothing (no lock taken)
             return
         if columns and "run" in columns:
-            self._migrate_v1()
+            migrate_v1(self._conn, [c for c in _ELEMENT_COLUMNS if c not in ("process_host", "process_start")])
         # executescript commits on its own; the statements are idempotent (IF NOT EXISTS).
-        self._conn.executescript(_SCHEMA)
+        self._conn.executescript(SCHEMA)
         self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-
-    def _migrate_v1(self) -> None:
-        """Schema 1 keyed rows by run name and stored absolute paths: keep each key's latest row,
-        paths made relative to the run directory they were written in."""
-        self._conn.execute("PRAGMA foreign_keys = OFF")
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            old = self._conn.execute("SELECT * FROM elements ORDER BY updated_at").fetchall()
-            latest = {tuple(row[c] for c in _KEY_COLUMNS): row for row in old}
-            self._conn.execute("ALTER TABLE elements RENAME TO elements_v1")
-            self._conn.execute(_ELEMENTS_TABLE)
-            keep = [c for c in _ELEMENT_COLUMNS if c not in ("process_host", "process_start")]
-            for row in latest.values():
-                values = {c: row[c] for c in keep}
-                for column in ("log_path", "output_path"):
-                    values[column] = _relative_to_old_run(values[column], row["run"])
-                self._conn.execute(f"INSERT INTO elements ({', '.join(keep)}) VALUES ({', '.join('?' * len(keep))})",
-                                   [values[c] for c in keep])
-            self._conn.execute("DELETE FROM attempts WHERE element_id NOT IN (SELECT id FROM elements)")
-            self._conn.execute("DROP TABLE elements_v1")
-            self._conn.execute("COMMIT")
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
 
     def _transaction(self):
         return _Transaction(self)
@@ -384,7 +210,7 @@ class StateStore:
         values = list(row[:len(_ELEMENT_COLUMNS)])
         if self._schema_1:  # a schema-1 file opened read-only
             for index in _PATH_INDEXES:
-                values[index] = _relative_to_old_run(values[index], row["run"])
+                values[index] = relative_to_old_run(values[index], row["run"])
         for index in _PATH_INDEXES:
             values[index] = self._real_path(values[index])
         return Element(values[0], self.run, *values[1:])
@@ -486,13 +312,6 @@ class StateStore:
                         " last_error=COALESCE(?, last_error) WHERE element_id=? AND attempt=?",
                         (change.state, terminal, at, error, row["id"], row["attempts"]))
         return changed
-
-    def set_paths(self, element_id: int, log_path: str | None = None, output_path: str | None = None) -> None:
-        with self._transaction():
-            self._conn.execute(
-                "UPDATE elements SET log_path=COALESCE(?, log_path), output_path=COALESCE(?, output_path),"
-                " updated_at=? WHERE id=?",
-                (self._stored_path(log_path), self._stored_path(output_path), time.time(), element_id))
 
     def restore_element(self, element: Element, attempts: Sequence[Attempt] = ()) -> int:
         """Write an element as found elsewhere (``mft-hpc repair``): its row and attempt history."""
@@ -614,17 +433,6 @@ class StateStore:
         with self._guard():
             result = self._conn.execute("PRAGMA quick_check").fetchone()[0]
         return None if result == "ok" else result
-
-
-def _relative_to_old_run(path: str | None, run_name: str) -> str | None:
-    """An absolute path written by schema 1 inside the run directory named ``run_name``: relative to it."""
-    if not path or not Path(path).is_absolute():
-        return path
-    parts = Path(path).parts
-    for index in range(len(parts) - 1, 0, -1):
-        if parts[index] == run_name:
-            return str(Path(*parts[index + 1:])) if index + 1 < len(parts) else path
-    return path
 
 
 class _Transaction:
