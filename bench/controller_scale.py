@@ -28,9 +28,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # jobs/ (the compute-node entry points) next to mft_hpc
 
 
-def noop(*_args):
-    """Every stage of the benchmark's members (they are submitted held and never run anyway)."""
+def noop() -> None:
+    """What every element of the benchmark's members runs (they are submitted held and never run anyway)."""
     return None
+
+
+def noop_element(**_fields):
+    """Every stage's element maker: whatever the element's fields, the no-op."""
+    return noop
 
 
 def tiny_model(folder: Path) -> Path:
@@ -71,12 +76,12 @@ def exponent(sizes: list[int], seconds: list[float]) -> float | None:
 def measure(n: int, folder: Path, model: Path, real: bool) -> dict:
     from mft_hpc.config import load_config
     from mft_hpc.controller.operations import cancel, refresh_run, start_run
-    from mft_hpc.controller.submit import StageFunctions
+    from mft_hpc.controller.submit import StageElements
     from mft_hpc.dashboard import read_run, render_plain
     from mft_hpc.slurm import StatusPoller
 
     row: dict = {"members": n}
-    functions = StageFunctions(noop, noop, noop, noop)
+    functions = StageElements(noop_element, noop_element, noop_element, noop_element)
     dry = write_config(folder / f"dry{n}", n, model, hold=False)
     row["plan_s"], outcome = timed(lambda: start_run(load_config(dry), dry_run=True, functions=functions))
     row["elements"], row["planned_sbatch"] = len(outcome.submitted), outcome.sbatch_calls

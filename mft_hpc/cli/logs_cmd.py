@@ -10,10 +10,10 @@ from collections import deque
 from pathlib import Path
 
 from mft_hpc.cli.options import at_least
-from mft_hpc.rundir.state import TERMINAL_STATES, StateStore
 from mft_hpc.dashboard.run_path import resolve_run_dir
 from mft_hpc.errors import UserError
 from mft_hpc.rundir import RunDir
+from mft_hpc.rundir.state import TERMINAL_STATES, StateStore
 
 
 def register(verbs: argparse._SubParsersAction) -> None:

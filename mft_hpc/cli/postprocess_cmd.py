@@ -7,9 +7,9 @@ from collections import defaultdict
 
 from mft_hpc.cli.options import check_output_dir
 from mft_hpc.config.sections.generate import GenerateSection
+from mft_hpc.errors import UserError
 from mft_hpc.generate.outputs import generations_path, harness_strings, valid_model_name, write_generations
 from mft_hpc.generate.rawfile import read_raw
-from mft_hpc.errors import UserError
 from mft_hpc.tasks import load_problems
 from mft_hpc.tasks.names import IM_END, PROMPT_STYLES
 from mft_hpc.tasks.registry import check_task

@@ -1,13 +1,14 @@
 """Is a local-executor job still running? A pid alone is not an identity (pids are reused), so an
 element records the host and the process start time (``/proc/<pid>/stat`` field 22, clock ticks
-since boot) when it is submitted; the process is that job only while both still match."""
+since boot) when it is submitted; the process is that job only while both still match. A local job that
+raised says why in one line (``exception_line``)."""
 
 from __future__ import annotations
 
 import socket
 from pathlib import Path
 
-from mft_hpc.rundir.state import Element, LocalProcess
+from mft_hpc.rundir.state import Element, LocalProcess, last_line
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -42,3 +43,13 @@ def process_gone(element: Element) -> bool | None:
     if fields is None or fields[0] in ("Z", "X"):  # gone, or a zombie nobody reaps
         return True
     return int(fields[19]) != element.process_start
+
+
+def exception_line(exc: Exception) -> str:
+    """The line that says what went wrong: submitit wraps a job's traceback between dashed lines and
+    ends with where the logs are, so the last line of its message is a path."""
+    lines = str(exc).splitlines()
+    fences = [i for i, line in enumerate(lines) if line.strip() and set(line.strip()) == {"-"}]
+    if len(fences) >= 2:
+        return last_line("\n".join(lines[fences[0] + 1:fences[1]])) or type(exc).__name__
+    return last_line(str(exc)) or type(exc).__name__

@@ -3,26 +3,25 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mft_hpc.config import LoadedConfig
-from mft_hpc.runplan.plan import RunPlan, build_plan, resolve_paths
+from mft_hpc.controller.dag import all_keys, collects, descendants, element_specs
 from mft_hpc.controller.refresh import in_flight, raised_in_our_code, refresh
-from mft_hpc.runplan.runfile import executor_of, load_run, write_run
-from mft_hpc.rundir.state import CANCELLED, FAILED_STATES, PLANNED, StateChange, StateStore, last_line
-from mft_hpc.controller.submit import (COLLECT_MEMBER, DagSubmitter, Key, StageFunctions, all_keys, collects,
-                                      descendants, element_specs)
+from mft_hpc.controller.submit import DagSubmitter, StageElements
 from mft_hpc.controller.waves import RETRY_DELAY, cut_wave, read_waves, write_waves
+from mft_hpc.elements.logs import job_logging
 from mft_hpc.errors import UserError
 from mft_hpc.rundir import RunDir, clear_done, has_marker
+from mft_hpc.rundir.state import CANCELLED, FAILED_STATES, PLANNED, StateChange, StateStore, last_line
+from mft_hpc.rundir.states import COLLECT_MEMBER
+from mft_hpc.runplan.plan import Key, RunPlan, build_plan, resolve_paths
+from mft_hpc.runplan.runfile import executor_of, load_run, write_run
 from mft_hpc.slurm import DryRunLog, SlurmCommands, StatusPoller, Submitter, after_any
 from mft_hpc.slurm.dependency import FINISHED_STATES
 from mft_hpc.slurm.job_states import master_id
 from mft_hpc.slurm.limits import SiteLimits, read_site_limits
-
-log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
 
@@ -89,14 +88,14 @@ def _submitter(plan: RunPlan, dry_run: DryRunLog | None = None, commands: SlurmC
 
 
 def _submit(plan: RunPlan, store: StateStore, todo: set[Key], in_flight_ids: dict[Key, str],
-            submitter: Submitter, functions: StageFunctions | None = None,
+            submitter: Submitter, functions: StageElements | None = None,
             limits: SiteLimits | None = None) -> tuple[DagSubmitter, list[str]]:
     """Submit ``todo`` (on Slurm: as much as the site's limits let queue now, the rest in waves);
     returns the submission (``.submitted``: key -> job id) and notes on how it was cut.
     ``limits``: the site's, as read now (default: asked of Slurm)."""
     if ("collect", COLLECT_MEMBER, "") in todo:
         clear_done(plan.leaderboard)  # it predates the results being (re)made: never let it look finished
-    dag = DagSubmitter(plan, store, submitter, in_flight=in_flight_ids, functions=functions)
+    dag = DagSubmitter(plan, store, submitter, in_flight=in_flight_ids, functions=functions or StageElements())
     if submitter.dry_run is None and executor_of(plan) == "local":
         dag.run_local(todo)
         return dag, []
@@ -120,11 +119,9 @@ def _submit(plan: RunPlan, store: StateStore, todo: set[Key], in_flight_ids: dic
             notes.append(f"Slurm refused a submission ({last_line(str(err))}): the rest goes in the next wave")
     waves = read_waves(store)
     if later:
-        from jobs.pipeline import advance_waves
-
         masters = sorted({master_id(i) for i in dag.submitted.values()})
         extra = {**submitter.resources("collect").extra, "begin": RETRY_DELAY}
-        job = submitter.submit(advance_waves, str(plan.run.root), functions, name=f"{plan.name}-waves",
+        job = submitter.submit(AdvanceWaves(str(plan.run.root), functions), name=f"{plan.name}-waves",
                                stage="collect", after=[after_any(masters)] if masters else [],
                                overrides=None if masters else {"extra": extra})
         wave = waves.get("wave", 0) + (1 if dag.submitted else 0)
@@ -144,7 +141,20 @@ def refused_by_limit(err: Exception) -> bool:
                                          "temporarily unable to accept job"))
 
 
-def advance(root: str | Path, functions: StageFunctions | None = None) -> Outcome:
+@dataclass(frozen=True)
+class AdvanceWaves:
+    """The advance job of a run cut in waves (mft_hpc.controller.waves): submit the next wave."""
+
+    run_root: str
+    functions: StageElements | None = None
+
+    def __call__(self) -> dict:
+        job_logging()
+        outcome = advance(self.run_root, self.functions)
+        return {"submitted": len(outcome.submitted), "sbatch": outcome.sbatch_calls, "notes": outcome.notes}
+
+
+def advance(root: str | Path, functions: StageElements | None = None) -> Outcome:
     """The advance job's work: submit the next wave (elements never submitted yet) of a run cut in waves."""
     plan, store = _open(root)
     with store:
@@ -179,7 +189,7 @@ def resolve_models(members: list, written, dry_run: bool = False) -> tuple[list,
 
 
 def start_run(loaded: LoadedConfig, executor: str | None = None, dry_run: bool = False,
-              functions: StageFunctions | None = None) -> Outcome:
+              functions: StageElements | None = None) -> Outcome:
     members, written = _prepared(loaded, executor)
     validate_members(loaded, members)
     if not dry_run:

@@ -1,5 +1,5 @@
 """The checks a config passes before anything is submitted: ``mft-hpc config check`` and
-``mft-hpc run`` (and ``jobs.train``) call the same function, so a config that checks ok is not
+``mft-hpc run`` (and ``mft-hpc train``) call the same function, so a config that checks ok is not
 refused later by the run.
 
 Beyond the schema (mft_hpc.config.load): ``model.path`` is a model directory, the training

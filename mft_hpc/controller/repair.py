@@ -24,7 +24,8 @@ from mft_hpc.runplan.plan import Key
 from mft_hpc.runplan.runfile import executor_of, load_run, read_run_meta, run_file
 from mft_hpc.rundir.state import (COMPLETED, FAILED, FAILED_STATES, PENDING, PLANNED, RUNNING, Attempt, Element,
                                       LocalProcess, StateStore, from_slurm_state, last_line)
-from mft_hpc.controller.submit import COLLECT_KEY, all_keys, element_specs, store_key
+from mft_hpc.controller.dag import COLLECT_KEY, all_keys, element_specs, store_key
+from mft_hpc.elements import CollectElement, EvaluateElement, GenerateElement, TrainElement
 from mft_hpc.errors import UserError
 from mft_hpc.rundir import RunDir, atomic_write_json
 
@@ -92,20 +93,17 @@ def _member_of(stage_dir: str) -> str:
 
 
 def _keys_of(plan, call) -> list[Key]:
-    """The elements one submitted call served (see mft_hpc.controller.submit for the calls)."""
-    function, args = call.function, call.args
-    name = getattr(function, "__name__", type(function).__name__)
+    """The elements one submitted call served: the fields of the element it ran (mft_hpc.elements)."""
+    element = call.function
     keys: list[Key] = []
-    if name == "TrainElement":
-        keys = [("train", Path(args[1]).name, "")]
-    elif name in ("generate_element", "generate_tasks"):  # (model_dir, [task | (task, shard)], out_dir, ...)
-        member = _member_of(args[2])
-        for item in args[1]:
-            task, shard = (item, None) if isinstance(item, str) else tuple(item)
-            keys.append(("generate", member, task) + (() if shard is None else (shard,)))
-    elif name == "evaluate_tasks":    # (generations_dir, model, tasks, benchmarks, out_dir, ...)
-        keys = [("evaluate", _member_of(args[4]), task) for task in args[2]]
-    elif name == "collect_run":
+    if isinstance(element, TrainElement):
+        keys = [("train", Path(element.member_dir).name, "")]
+    elif isinstance(element, GenerateElement):
+        member = _member_of(element.out_dir)
+        keys = [("generate", member, task) + (() if shard is None else (shard,)) for task, shard in element.units]
+    elif isinstance(element, EvaluateElement):
+        keys = [("evaluate", _member_of(element.out_dir), task) for task in element.tasks]
+    elif isinstance(element, CollectElement):
         keys = [COLLECT_KEY]
     known = set(all_keys(plan))
     # a task that was one element when submitted and is sharded now (or the reverse) is not this plan's

@@ -29,47 +29,18 @@ from __future__ import annotations
 import logging
 import shlex
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable
 
-from mft_hpc.runplan.plan import Key, MemberPlan, RunPlan
-from mft_hpc.rundir.state import COLLECT_MEMBER, COMPLETED, FAILED, ElementSpec, StateChange, StateStore, last_line
+from mft_hpc.controller.dag import COLLECT_KEY, choose_layout, shard_of, store_key
+from mft_hpc.controller.local_jobs import exception_line
+from mft_hpc.elements import CollectElement, EvaluateElement, GenerateElement, TrainElement
 from mft_hpc.errors import UserError
+from mft_hpc.rundir.state import COMPLETED, FAILED, StateChange, StateStore
+from mft_hpc.runplan.plan import Key, MemberPlan, RunPlan
 from mft_hpc.slurm import Submitter, after_any, after_corr, after_ok
 from mft_hpc.slurm.job_states import master_id
 
 log = logging.getLogger(__name__)
-
-COLLECT_KEY: Key = ("collect", COLLECT_MEMBER, "")
-
-
-def shard_of(key: Key) -> int | None:
-    return key[3] if len(key) > 3 else None
-
-
-def store_key(key: Key) -> tuple[str, str, str, int]:
-    """(stage, member, task, element) as the state store's columns: a shard's element is its number."""
-    return (*key[:3], shard_of(key) or 0)
-
-
-def all_keys(plan: RunPlan) -> list[Key]:
-    keys: list[Key] = []
-    for member in plan.members:
-        if member.config.train.enabled:
-            keys.append(("train", member.name, ""))
-        keys += member.generate_keys()
-        keys += [("evaluate", member.name, task) for task in member.eval_tasks]
-    if collects(plan):
-        keys.append(COLLECT_KEY)
-    return keys
-
-
-def collects(plan: RunPlan) -> bool:
-    """Whether the run has a collect job (``collect.enabled``; off for e.g. ``run --only train``)."""
-    return any(member.config.collect.enabled for member in plan.members)
-
-
-def element_specs(plan: RunPlan) -> list[ElementSpec]:
-    return [ElementSpec(*store_key(key), output_path=str(plan.output_of(*key))) for key in all_keys(plan)]
 
 
 def _log_path(job) -> str | None:
@@ -78,51 +49,18 @@ def _log_path(job) -> str | None:
 
 
 @dataclass(frozen=True)
-class StageFunctions:
-    """What the elements of each stage run on the compute nodes (pickled by submitit).
+class StageElements:
+    """What makes each stage's element: called with the element's fields (those of
+    mft_hpc.elements' classes), it returns the callable submitit pickles and runs with no arguments.
 
-    The pipeline's own functions by default (``default_stage_functions``); the scale tests and bench
-    pass no-op stages with the same signatures.
+    The pipeline's own element classes by default; the scale tests and bench pass no-op stages that
+    take the same fields.
     """
 
-    train: Callable            # (config, member_dir)
-    generate: Callable         # jobs.generate.generate_element's arguments
-    evaluate: Callable         # jobs.pipeline.evaluate_tasks's arguments
-    collect: Callable          # (run_root)
-
-
-def default_stage_functions() -> StageFunctions:
-    from jobs.generate import generate_element
-    from jobs.pipeline import TrainElement, collect_run, evaluate_tasks
-
-    return StageFunctions(TrainElement(), generate_element, evaluate_tasks, collect_run)
-
-
-LAYOUTS = ("auto", "member", "task")
-
-
-def submission_count(plan: RunPlan, todo: set[Key], layout: str) -> int:
-    """How many sbatch calls (arrays) ``todo`` takes in ``layout`` (MaxArraySize splits aside)."""
-    members = plan.members
-    count = int(any(("train", m.name, "") in todo for m in members)) + int(COLLECT_KEY in todo)
-    if layout == "task":
-        columns = {tuple(key[2:] for key in group) for m in members
-                   for group in m.generate_groups([key for key in m.generate_keys() if key in todo])}
-        tasks = {t for m in members for t in m.eval_tasks if ("evaluate", m.name, t) in todo}
-        return count + len(columns) + len(tasks)
-    for member in members:
-        count += int(any(key in todo for key in member.generate_keys()))
-        tasks = [t for t in member.eval_tasks if ("evaluate", member.name, t) in todo]
-        sharded = any(member.shard_count(t) > 1 for t in tasks)
-        count += (len(tasks) if sharded else int(bool(tasks)))
-    return count
-
-
-def choose_layout(plan: RunPlan, todo: set[Key], layout: str = "auto") -> str:
-    """``member`` or ``task``: as configured, else whichever needs fewer submissions (ties: member)."""
-    if layout != "auto":
-        return layout
-    return "task" if submission_count(plan, todo, "task") < submission_count(plan, todo, "member") else "member"
+    train: Callable[..., Callable] = TrainElement
+    generate: Callable[..., Callable] = GenerateElement
+    evaluate: Callable[..., Callable] = EvaluateElement
+    collect: Callable[..., Callable] = CollectElement
 
 
 @dataclass
@@ -133,18 +71,12 @@ class DagSubmitter:
     in_flight: dict[Key, str] = field(default_factory=dict)  # parents still queued/running -> job id
     submitted: dict[Key, str] = field(default_factory=dict)
     sandbox_commands: list[str] = field(default_factory=list)  # dry run: what each evaluation element runs
-    functions: StageFunctions | None = None  # default: the pipeline's (default_stage_functions)
+    functions: StageElements = field(default_factory=StageElements)  # default: the pipeline's elements
     layout: str | None = None  # member/task/auto; default: cluster.array_layout
     arrays: list[list] = field(default_factory=list)  # task-major: the element jobs of each array, in order
     _ids: dict[tuple, int] | None = None   # store key -> element id, read once per submission
     _array_of: dict[Key, tuple[int, int]] = field(default_factory=dict)  # key -> (array, element position)
     _commands: dict[str, str] = field(default_factory=dict)  # dry run: evaluate section -> sandbox command
-
-    @property
-    def fns(self) -> StageFunctions:
-        if self.functions is None:
-            self.functions = default_stage_functions()
-        return self.functions
 
     def _id_of(self, key: Key) -> int:
         if self._ids is None:
@@ -190,25 +122,29 @@ class DagSubmitter:
         train = [m for m in self.plan.members if ("train", m.name, "") in todo]
         if train:
             keys = [("train", m.name, "") for m in train]
-            jobs = self.submitter.map_array(self.fns.train, [m.config for m in train], [str(m.dir) for m in train],
-                                            name=f"{self.plan.name}-train", stage="train")
+            jobs = self.submitter.submit_array([self._train_element(m) for m in train],
+                                               name=f"{self.plan.name}-train", stage="train")
             self._record(keys, jobs)
             self._add_array([[key] for key in keys], jobs)
 
     def _submit_collect(self, evaluation_ids: list[str]) -> None:
         parents = evaluation_ids or [self._job_of(k) for m in self.plan.members for k in m.generate_keys()]
         parents = sorted({master_id(i) for i in parents if i})
-        job = self.submitter.submit(self.fns.collect, str(self.plan.run.root), name=f"{self.plan.name}-collect",
-                                    after=[after_any(parents)] if parents else [], stage="collect")
+        job = self.submitter.submit(self.functions.collect(run_root=str(self.plan.run.root)),
+                                    name=f"{self.plan.name}-collect", after=[after_any(parents)] if parents else [],
+                                    stage="collect")
         self._record([COLLECT_KEY], [job])
 
-    def _generation_args(self, groups: list[list[Key]]) -> tuple:
-        """The arguments of jobs.generate.generate_element, one per element (a group of keys of one
-        member: ``generate.tasks_per_element``), zipped."""
-        members = [self.plan.member(group[0][1]) for group in groups]
-        return ([str(m.model_dir) for m in members], [[(k[2], shard_of(k)) for k in group] for group in groups],
-                [str(m.generate_dir) for m in members], [m.config.generate for m in members],
-                [m.model_name for m in members], [m.config.model.trust_remote_code for m in members])
+    def _train_element(self, member: MemberPlan):
+        return self.functions.train(config=member.config, member_dir=str(member.dir))
+
+    def _generation_element(self, group: list[Key]):
+        """The element that generates ``group`` (keys of one member: ``generate.tasks_per_element``)."""
+        member = self.plan.member(group[0][1])
+        return self.functions.generate(model_dir=str(member.model_dir), units=tuple((k[2], shard_of(k)) for k in group),
+                                       out_dir=str(member.generate_dir), config=member.config.generate,
+                                       model_name=member.model_name,
+                                       trust_remote_code=member.config.model.trust_remote_code)
 
     # -- task-major: one array per task (shard, group of tasks) across members -------------------------
 
@@ -284,30 +220,29 @@ class DagSubmitter:
 
         def generation_array(groups: list[list[Key]], after: list) -> list:
             suffix = "-".join(str(part) for key in groups[0] for part in key[2:])
-            jobs = self.submitter.map_array(self.fns.generate, *self._generation_args(groups), after=after,
-                                            name=f"{name}-generate-{suffix}", stage="generate")
+            jobs = self.submitter.submit_array([self._generation_element(group) for group in groups], after=after,
+                                               name=f"{name}-generate-{suffix}", stage="generate")
             record(groups, jobs)
             return jobs
 
         def generation_job(group: list[Key], parents: list[str]):
-            job = self.submitter.submit(self.fns.generate, *(args[0] for args in self._generation_args([group])),
-                                        after=[after_ok(parents)], name=f"{name}-{group[0][1]}-generate",
-                                        stage="generate")
+            job = self.submitter.submit(self._generation_element(group), after=[after_ok(parents)],
+                                        name=f"{name}-{group[0][1]}-generate", stage="generate")
             record([group], [job])
             return job
 
         def evaluation_array(groups: list[list[Key]], after: list) -> list:
             keys = [group[0] for group in groups]
-            calls = [self._evaluation_args(self.plan.member(key[1]), [key[2]]) for key in keys]
-            jobs = self.submitter.map_array(self.fns.evaluate, *zip(*calls), after=after,
-                                            name=f"{name}-evaluate-{keys[0][2]}", stage="evaluate")
+            elements = [self._evaluation_element(self.plan.member(key[1]), [key[2]]) for key in keys]
+            jobs = self.submitter.submit_array(elements, after=after, name=f"{name}-evaluate-{keys[0][2]}",
+                                               stage="evaluate")
             record(groups, jobs)
             self._note_sandbox(keys, jobs)
             return jobs
 
         def evaluation_job(group: list[Key], parents: list[str]):
             (key,) = group
-            job = self.submitter.submit(self.fns.evaluate, *self._evaluation_args(self.plan.member(key[1]), [key[2]]),
+            job = self.submitter.submit(self._evaluation_element(self.plan.member(key[1]), [key[2]]),
                                         after=[after_ok(parents)], name=f"{name}-{key[1]}-evaluate", stage="evaluate")
             record([group], [job])
             self._note_sandbox([key], [job])
@@ -336,14 +271,14 @@ class DagSubmitter:
     # -- member-major: per member one generation and one evaluation array ------------------------------
 
     def _submit_member(self, member: MemberPlan, todo: set[Key]) -> list[str]:
-        cfg, name = member.config, member.name
+        name = member.name
         gen_keys = [key for key in member.generate_keys() if key in todo]
         groups = member.generate_groups(gen_keys)  # one array element (one model load) per group
         gen_jobs: list = []
         if groups:
             train_job = self._job_of(("train", name, ""))
-            gen_jobs = self.submitter.map_array(
-                self.fns.generate, *self._generation_args(groups),
+            gen_jobs = self.submitter.submit_array(
+                [self._generation_element(group) for group in groups],
                 after=[after_ok([train_job])] if train_job else [], name=f"{self.plan.name}-{name}-generate",
                 stage="generate")
             self._record([k for g in groups for k in g], [job for g, job in zip(groups, gen_jobs) for _ in g])
@@ -362,26 +297,26 @@ class DagSubmitter:
                 jobs.append(self._evaluation_job(member, task, parents[task]))
         return [job.job_id for job in jobs]
 
-    def _evaluation_args(self, member: MemberPlan, tasks: list[str]) -> tuple:
-        """The arguments of jobs.pipeline.evaluate_tasks for ``tasks`` of ``member``."""
+    def _evaluation_element(self, member: MemberPlan, tasks: list[str]):
+        """The element that scores ``tasks`` of ``member`` in one sandbox batch."""
         cfg = member.config
         # every member shares the run's verdict cache unless the config names one (across runs)
         cache_dir = cfg.evaluate.cache_dir or str(self.plan.run.verdict_cache)
-        eval_cfg = cfg.evaluate.model_copy(update={"cache_dir": cache_dir})
-        return (str(member.generations_dir), member.model_name, tasks, cfg.generate.benchmarks,
-                str(member.evaluate_dir), eval_cfg, cfg.generate.limit, cfg.generate)
+        return self.functions.evaluate(
+            generations_dir=str(member.generations_dir), model_name=member.model_name, tasks=tuple(tasks),
+            benchmarks_dir=cfg.generate.benchmarks, out_dir=str(member.evaluate_dir),
+            config=cfg.evaluate.model_copy(update={"cache_dir": cache_dir}), limit=cfg.generate.limit,
+            generate=cfg.generate)
 
     def _evaluation_array(self, member: MemberPlan, tasks: list[str], after: list) -> list:
-        calls = [self._evaluation_args(member, [t]) for t in tasks]
-        jobs = self.submitter.map_array(self.fns.evaluate, *zip(*calls), after=after,
-                                        name=f"{self.plan.name}-{member.name}-evaluate", stage="evaluate")
+        jobs = self.submitter.submit_array([self._evaluation_element(member, [t]) for t in tasks], after=after,
+                                           name=f"{self.plan.name}-{member.name}-evaluate", stage="evaluate")
         self._record_evaluation(member, tasks, jobs)
         return jobs
 
     def _evaluation_job(self, member: MemberPlan, task: str, parents: list[str]):
         """One task's evaluation as its own job, afterok on every generation element (shard) of the task."""
-        job = self.submitter.submit(self.fns.evaluate, *self._evaluation_args(member, [task]),
-                                    after=[after_ok(parents)],
+        job = self.submitter.submit(self._evaluation_element(member, [task]), after=[after_ok(parents)],
                                     name=f"{self.plan.name}-{member.name}-evaluate", stage="evaluate")
         self._record_evaluation(member, [task], [job])
         return job
@@ -416,7 +351,7 @@ class DagSubmitter:
         try:
             job.result()
         except Exception as exc:  # the job's own exception: recorded, the run goes on where it can
-            error = _exception_line(exc)
+            error = exception_line(exc)
             log.error("%s failed: %s", keys[0][0], error)
         changes = []
         for key in keys:
@@ -427,39 +362,25 @@ class DagSubmitter:
         return all(self.plan.is_done(*key) for key in keys)
 
     def run_local(self, todo: set[Key]) -> None:
-        from jobs.pipeline import TrainElement, collect_run, evaluate_tasks, generate_tasks
-
         for member in self.plan.members:
-            cfg, name = member.config, member.name
+            name = member.name
             key = ("train", name, "")
             if key in todo and not self._wait([key], self.submitter.submit(
-                    TrainElement(), cfg, str(member.dir), name=f"{self.plan.name}-{name}-train", stage="train")):
+                    self._train_element(member), name=f"{self.plan.name}-{name}-train", stage="train")):
                 continue
             gen = [key for key in member.generate_keys() if key in todo]
-            if gen:
-                self._wait(gen, self.submitter.submit(
-                    generate_tasks, str(member.model_dir), [(key[2], shard_of(key)) for key in gen],
-                    str(member.generate_dir), cfg.generate, member.model_name, cfg.model.trust_remote_code,
-                    name=f"{self.plan.name}-{name}-generate", stage="generate"))
+            if gen:  # one job for all of them: the model is loaded once
+                self._wait(gen, self.submitter.submit(self._generation_element(gen),
+                                                      name=f"{self.plan.name}-{name}-generate", stage="generate"))
             ready = [t for t in member.eval_tasks if ("evaluate", name, t) in todo
                      and all(member.is_done("generate", t, shard_of(k)) for k in member.generate_keys(t))]
             if ready:
                 self._wait([("evaluate", name, t) for t in ready], self.submitter.submit(
-                    evaluate_tasks, *self._evaluation_args(member, ready), name=f"{self.plan.name}-{name}-evaluate",
+                    self._evaluation_element(member, ready), name=f"{self.plan.name}-{name}-evaluate",
                     stage="evaluate"))
         if COLLECT_KEY in todo:
-            self._wait([COLLECT_KEY], self.submitter.submit(collect_run, str(self.plan.run.root),
+            self._wait([COLLECT_KEY], self.submitter.submit(self.functions.collect(run_root=str(self.plan.run.root)),
                                                             name=f"{self.plan.name}-collect", stage="collect"))
-
-
-def _exception_line(exc: Exception) -> str:
-    """The line that says what went wrong: submitit wraps a job's traceback between dashed lines and
-    ends with where the logs are, so the last line of its message is a path."""
-    lines = str(exc).splitlines()
-    fences = [i for i, line in enumerate(lines) if line.strip() and set(line.strip()) == {"-"}]
-    if len(fences) >= 2:
-        return last_line("\n".join(lines[fences[0] + 1:fences[1]])) or type(exc).__name__
-    return last_line(str(exc)) or type(exc).__name__
 
 
 def _sandbox_command(member: MemberPlan) -> str:
@@ -473,18 +394,3 @@ def _sandbox_command(member: MemberPlan) -> str:
     except UserError as err:
         return f"# WARNING: this element would fail: {err}"
     return shlex.join(argv)
-
-
-def descendants(plan: RunPlan, keys: Iterable[Key]) -> set[Key]:
-    """Every element downstream of ``keys`` (generation → its evaluation, anything → collect)."""
-    out: set[Key] = set()
-    for key in keys:
-        stage, member, task = key[:3]
-        if stage == "train":
-            m = plan.member(member)
-            out |= set(m.generate_keys()) | {("evaluate", member, t) for t in m.eval_tasks}
-        elif stage == "generate":
-            out.add(("evaluate", member, task))
-        if stage != "collect":
-            out.add(COLLECT_KEY)
-    return out & set(all_keys(plan))

@@ -13,10 +13,10 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from mft_hpc.rundir.state import CANCELLED, COMPLETED, FAILED, PENDING, PLANNED, RUNNING, SKIPPED, TIMEOUT
 from mft_hpc.dashboard.snapshot import TASK_STAGES, UNKNOWN, MemberView, RunView
 from mft_hpc.report import format as fmt
 from mft_hpc.report.summary import cost_summary_line
+from mft_hpc.rundir.state import CANCELLED, COMPLETED, FAILED, PENDING, PLANNED, RUNNING, SKIPPED, TIMEOUT
 from mft_hpc.submission.competition import BASELINE_DESCRIPTION, BASELINE_MEAN, BASELINE_NAME, BASELINE_PASS1
 from mft_hpc.tasks.names import TASK_NAMES
 

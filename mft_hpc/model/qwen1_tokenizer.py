@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 
-from mft_hpc.tasks.names import ENDOFTEXT, IM_END, IM_START
 from mft_hpc.data.codec import QWEN1_PATTERN, QWEN1_SPECIALS, read_tiktoken_ranks
 from mft_hpc.errors import UserError
 from mft_hpc.model.tiny import CHATML_TEMPLATE
+from mft_hpc.tasks.names import ENDOFTEXT, IM_END, IM_START
 
 
 def build_qwen1_fast_tokenizer(vocab_file: str | os.PathLike, model_max_length: int = 8192):

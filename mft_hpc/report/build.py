@@ -16,8 +16,7 @@ from typing import Callable
 
 from mft_hpc.collect.leaderboard import build_leaderboard
 from mft_hpc.collect.metrics import read_member_scores
-from mft_hpc.rundir.state import StateStore
-from mft_hpc.rundir.states import COLLECT_MEMBER
+from mft_hpc.config.member import member_section
 from mft_hpc.errors import UserError
 from mft_hpc.report.evaluation import add_problem_ids, member_evaluation, reasons_by_task
 from mft_hpc.report.resources import run_resources
@@ -25,9 +24,10 @@ from mft_hpc.report.schedule import scheduling
 from mft_hpc.report.submission import submissions
 from mft_hpc.report.training import member_training
 from mft_hpc.rundir import RunDir
+from mft_hpc.rundir.state import StateStore
+from mft_hpc.rundir.states import COLLECT_MEMBER
 from mft_hpc.slurm.commands import SlurmCommands
 from mft_hpc.submission.competition import BASELINE_DESCRIPTION, BASELINE_MEAN, BASELINE_NAME, BASELINE_PASS1
-from mft_hpc.config.member import member_section
 from mft_hpc.tasks.names import TASK_NAMES
 
 log = logging.getLogger(__name__)

@@ -9,10 +9,10 @@ import time
 from html import escape
 
 from mft_hpc.collect.leaderboard import short_task
-from mft_hpc.rundir.states import COLLECT_MEMBER
 from mft_hpc.evaluate.evaluate import VERDICTS
 from mft_hpc.report import svg
 from mft_hpc.rundir.layout import STAGES
+from mft_hpc.rundir.states import COLLECT_MEMBER
 
 STAGE_ORDER = (*STAGES, "collect")
 COLLECT_LABEL = "(run: collect)"

@@ -10,10 +10,10 @@ from __future__ import annotations
 from mft_hpc.config.member import member_section
 from mft_hpc.config.sections.cluster import ClusterSection
 from mft_hpc.config.stages import STAGES, resolve_stage, tasks_per_node
-from mft_hpc.rundir.states import COLLECT_MEMBER
 from mft_hpc.errors import UserError
-from mft_hpc.rundir import RunDir
 from mft_hpc.report.schedule import Resources
+from mft_hpc.rundir import RunDir
+from mft_hpc.rundir.states import COLLECT_MEMBER
 
 
 def stage_resources(cluster: ClusterSection) -> dict[str, Resources]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mft_hpc.rundir.state import Attempt, Element
 from mft_hpc.report.accounting import JobRecord, sacct_records
+from mft_hpc.rundir.state import Attempt, Element
 from mft_hpc.slurm.commands import SlurmCommands
 from mft_hpc.slurm.job_states import master_id
 

@@ -19,8 +19,8 @@ from mft_hpc.config.schema import Config
 from mft_hpc.generate.rawfile import raw_name
 from mft_hpc.generate.shards import n_shards, pack, task_size
 from mft_hpc.rundir import MemberDir, RunDir, done_problem
-from mft_hpc.rundir.layout import generations_file_name, generations_folder_name, metrics_file_name, metrics_folder_name
 from mft_hpc.rundir.done import DONE_SUFFIX
+from mft_hpc.rundir.layout import generations_file_name, generations_folder_name, metrics_file_name, metrics_folder_name
 
 Key = tuple  # (stage, member, task) or (stage, member, task, shard): see the module docstring
 

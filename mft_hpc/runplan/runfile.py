@@ -15,9 +15,9 @@ import yaml
 
 from mft_hpc.config import dump_config
 from mft_hpc.config.schema import Config
-from mft_hpc.runplan.plan import RunPlan, build_plan
 from mft_hpc.errors import UserError
 from mft_hpc.rundir import RunDir, atomic_write_json, atomic_write_text
+from mft_hpc.runplan.plan import RunPlan, build_plan
 
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser when libyaml is there

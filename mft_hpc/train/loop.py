@@ -20,9 +20,9 @@ from mft_hpc.config.schema import Config
 from mft_hpc.errors import UserError
 from mft_hpc.train.checkpoint import Checkpoints
 from mft_hpc.train.coba import coba_weights
-from mft_hpc.train.loss import combine_tasks, supervised_token_losses, task_sums
 from mft_hpc.train.flops import ModelFlops, batch_sample_lengths, causal_pairs, mfu, peak_flops
 from mft_hpc.train.kernels import check_packed_isolation
+from mft_hpc.train.loss import combine_tasks, supervised_token_losses, task_sums
 from mft_hpc.train.metrics import MetricsLog, memory_gib
 from mft_hpc.train.preemption import PreemptionGuard
 from mft_hpc.train.schedule import lr_at

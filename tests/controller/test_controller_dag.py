@@ -17,9 +17,9 @@ from controller_helpers import wait_for_run, write_config
 
 from mft_hpc.config import load_config
 from mft_hpc.controller.operations import cancel, resume, retry, start_run
-from mft_hpc.rundir.state import COMPLETED, StateStore
 from mft_hpc.generate.progress import progress_path
 from mft_hpc.generate.rawfile import raw_path, read_raw
+from mft_hpc.rundir.state import COMPLETED, StateStore
 
 TASKS = ["mbpp", "humanevalsynthesize-python"]
 

@@ -11,13 +11,13 @@ import pytest
 from controller_helpers import wait_for_run, write_config
 
 from mft_hpc.config import load_config
+from mft_hpc.controller.dag import COLLECT_KEY
 from mft_hpc.controller.operations import resume, start_run
-from mft_hpc.rundir.state import COMPLETED, StateStore
-from mft_hpc.controller.submit import COLLECT_KEY
 from mft_hpc.generate import run_task
 from mft_hpc.generate.outputs import generations_path
 from mft_hpc.generate.rawfile import raw_path, read_raw
 from mft_hpc.rundir import is_done
+from mft_hpc.rundir.state import COMPLETED, StateStore
 from mft_hpc.slurm.job_states import master_id
 
 TASKS = ["mbpp", "humanevalsynthesize-python"]

@@ -11,11 +11,12 @@ import pytest
 from test_shard_plan import plan_for
 
 from mft_hpc.config.sections.evaluate import EvaluateSection
-from mft_hpc.rundir.state import StateStore
-from mft_hpc.controller.submit import DagSubmitter, all_keys, element_specs
+from mft_hpc.controller.dag import all_keys, element_specs
+from mft_hpc.controller.submit import DagSubmitter
 from mft_hpc.errors import UserError
 from mft_hpc.evaluate.runtime import MEMORY_PER_WORKER_MB, find_apptainer
 from mft_hpc.evaluate.sandbox import evaluation_argv
+from mft_hpc.rundir.state import StateStore
 from mft_hpc.slurm import DryRunLog, Submitter
 
 
@@ -80,8 +81,8 @@ def test_dry_run_says_when_the_sandbox_cannot_start(tmp_path):
 def test_every_member_shares_the_runs_verdict_cache_unless_configured(tmp_path):
     dag, _ = dry_dag(tmp_path / "a", EvaluateSection(runtime="host", unsafe_host=True))
     member = dag.plan.members[0]
-    eval_cfg = dag._evaluation_args(member, ["mbpp"])[5]
+    eval_cfg = dag._evaluation_element(member, ["mbpp"]).config
     assert eval_cfg.cache_dir == str(dag.plan.run.verdict_cache) and eval_cfg.cache
     shared = str(tmp_path / "shared-cache")
     dag, _ = dry_dag(tmp_path / "b", EvaluateSection(runtime="host", unsafe_host=True, cache_dir=shared))
-    assert dag._evaluation_args(dag.plan.members[0], ["mbpp"])[5].cache_dir == shared
+    assert dag._evaluation_element(dag.plan.members[0], ["mbpp"]).config.cache_dir == shared

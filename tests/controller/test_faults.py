@@ -14,8 +14,8 @@ from polling import wait_for
 
 from mft_hpc.config import load_config
 from mft_hpc.controller.operations import refresh_run, start_run
-from mft_hpc.rundir.state import COMPLETED, FAILED_STATES, PENDING, RUNNING, StateStore
 from mft_hpc.generate.progress import progress_path
+from mft_hpc.rundir.state import COMPLETED, FAILED_STATES, PENDING, RUNNING, StateStore
 from mft_hpc.slurm import SlurmCommands, StatusPoller
 
 RESTART_CTLD = Path(__file__).resolve().parents[1] / "cluster" / "restart_ctld.sh"

@@ -4,10 +4,11 @@ each; every task keeps its own state-store element and its evaluation waits for 
 from __future__ import annotations
 
 from mft_hpc.config.schema import Config
-from mft_hpc.runplan.plan import build_plan
-from mft_hpc.rundir.state import StateStore
-from mft_hpc.controller.submit import COLLECT_KEY, DagSubmitter, all_keys, element_specs
+from mft_hpc.controller.dag import COLLECT_KEY, all_keys, element_specs
+from mft_hpc.controller.submit import DagSubmitter
 from mft_hpc.rundir import RunDir
+from mft_hpc.rundir.state import StateStore
+from mft_hpc.runplan.plan import build_plan
 from mft_hpc.slurm import DryRunLog, Submitter
 
 TASKS = ["mbpp", "humanevalsynthesize-python", "humanevalsynthesize-java"]

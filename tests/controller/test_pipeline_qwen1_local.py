@@ -17,9 +17,9 @@ from test_pipeline_e2e import memorize_data
 from mft_hpc.config import load_config
 from mft_hpc.controller.operations import resume, start_run
 from mft_hpc.controller.refresh import refresh
-from mft_hpc.runplan.runfile import load_run
-from mft_hpc.rundir.state import COMPLETED, StateStore
 from mft_hpc.rundir import is_done
+from mft_hpc.rundir.state import COMPLETED, StateStore
+from mft_hpc.runplan.runfile import load_run
 
 IM_END = 151645
 

@@ -9,11 +9,12 @@ import re
 import pytest
 
 from mft_hpc.config.schema import Config
-from mft_hpc.runplan.plan import build_plan
-from mft_hpc.rundir.state import CANCELLED, COMPLETED, FAILED, PENDING, ElementSpec, StateChange, StateStore
-from mft_hpc.controller.submit import COLLECT_KEY, DagSubmitter, all_keys, choose_layout, element_specs
+from mft_hpc.controller.dag import COLLECT_KEY, all_keys, choose_layout, element_specs
+from mft_hpc.controller.submit import DagSubmitter
 from mft_hpc.controller.waves import cut_wave
 from mft_hpc.rundir import RunDir
+from mft_hpc.rundir.state import CANCELLED, COMPLETED, FAILED, PENDING, ElementSpec, StateChange, StateStore
+from mft_hpc.runplan.plan import build_plan
 from mft_hpc.slurm import DryRunLog, SlurmCommands, Submitter
 from mft_hpc.slurm.limits import SiteLimits, count_jobs, parse_associations
 

@@ -4,6 +4,7 @@ user's MaxSubmitJobs completing in waves. The stages are no-ops (tests/controlle
 
 from __future__ import annotations
 
+import functools
 import subprocess
 
 import cloudpickle
@@ -13,10 +14,10 @@ from controller_helpers import wait_for_run, write_chat_data, write_config
 
 from mft_hpc.config import load_config
 from mft_hpc.controller.operations import start_run
-from mft_hpc.runplan.runfile import load_run
-from mft_hpc.rundir.state import CANCELLED, COMPLETED, FAILED, PLANNED, StateStore
-from mft_hpc.controller.submit import StageFunctions
+from mft_hpc.controller.submit import StageElements
 from mft_hpc.controller.waves import read_waves
+from mft_hpc.rundir.state import CANCELLED, COMPLETED, FAILED, PLANNED, StateStore
+from mft_hpc.runplan.runfile import load_run
 
 cloudpickle.register_pickle_by_value(scale_stages)
 pytestmark = pytest.mark.slurm
@@ -38,10 +39,11 @@ def sweep_config(tmp_path, tiny_model_dir, benchmarks_dir, name: str, members: i
     )
 
 
-def no_op_stages(**train) -> StageFunctions:
-    from jobs.pipeline import collect_run
+def no_op_stages(**train) -> StageElements:
+    from mft_hpc.elements import CollectElement
 
-    return StageFunctions(scale_stages.Train(**train), scale_stages.generate, scale_stages.evaluate, collect_run)
+    return StageElements(functools.partial(scale_stages.Train, **train), scale_stages.Generate,
+                         scale_stages.Evaluate, CollectElement)
 
 
 def sacct_times(job_ids) -> dict[str, tuple[str, str]]:

@@ -8,12 +8,13 @@ import json
 import pytest
 
 from mft_hpc.config.schema import Config
-from mft_hpc.runplan.plan import build_plan
-from mft_hpc.rundir.state import COMPLETED, FAILED, PENDING, PLANNED, RUNNING, ElementSpec, StateChange, StateStore
-from mft_hpc.controller.submit import COLLECT_KEY, DagSubmitter, all_keys, descendants, element_specs
+from mft_hpc.controller.dag import COLLECT_KEY, all_keys, descendants, element_specs
+from mft_hpc.controller.submit import DagSubmitter
 from mft_hpc.generate.rawfile import raw_path
 from mft_hpc.generate.shards import n_shards, task_size
 from mft_hpc.rundir import RunDir, mark_done
+from mft_hpc.rundir.state import COMPLETED, FAILED, PENDING, PLANNED, RUNNING, ElementSpec, StateChange, StateStore
+from mft_hpc.runplan.plan import build_plan
 from mft_hpc.slurm import DryRunLog, Submitter
 
 TASKS = ["mbpp", "humanevalsynthesize-python"]
@@ -185,7 +186,7 @@ def write_finished_mbpp_shards(member) -> None:
 def test_evaluation_element_merges_shards_whose_merge_never_happened(tmp_path, benchmarks_dir):
     """Every shard's raw file is done but the last shard died before merging: the task's evaluation
     element writes the generations file before evaluating (here it then stops at a missing image)."""
-    from jobs.pipeline import evaluate_tasks
+    from mft_hpc.elements import EvaluateElement
     from mft_hpc.errors import UserError
     from mft_hpc.rundir import is_done
 
@@ -196,8 +197,8 @@ def test_evaluation_element_merges_shards_whose_merge_never_happened(tmp_path, b
     write_finished_mbpp_shards(member)
     eval_cfg = cfg.evaluate.model_copy(update={"image": str(tmp_path / "missing.sif")})
     with pytest.raises(UserError, match="missing.sif|apptainer"):
-        evaluate_tasks(str(member.generations_dir), member.model_name, ["mbpp"], str(benchmarks_dir),
-                       str(member.evaluate_dir), eval_cfg, 4, cfg.generate)
+        EvaluateElement(str(member.generations_dir), member.model_name, ("mbpp",), str(benchmarks_dir),
+                        str(member.evaluate_dir), eval_cfg, 4, cfg.generate)()
     assert is_done(member.generation_file("mbpp"))
     generations = json.loads(member.generation_file("mbpp").read_text())
     assert len(generations) == 4 and all("return" in entry[0] for entry in generations)
@@ -205,9 +206,9 @@ def test_evaluation_element_merges_shards_whose_merge_never_happened(tmp_path, b
 
 def test_collect_merges_shards_when_no_evaluation_stage_would(tmp_path, benchmarks_dir):
     """Generation only: the last shard died before merging; collect writes the generations file."""
-    from jobs.pipeline import collect_run
-    from mft_hpc.runplan.runfile import write_run
+    from mft_hpc.elements import CollectElement
     from mft_hpc.rundir import is_done
+    from mft_hpc.runplan.runfile import write_run
 
     plan = plan_for(tmp_path, evaluate=False, limit=4, shard_size=2, benchmarks=str(benchmarks_dir))
     member = plan.member("main")
@@ -215,7 +216,7 @@ def test_collect_merges_shards_when_no_evaluation_stage_would(tmp_path, benchmar
     write_finished_mbpp_shards(member)
     raw_path(member.generate_dir, "humanevalsynthesize-python", 0).write_text("")  # one shard of two, unfinished
 
-    collect_run(str(plan.run.root))
+    CollectElement(str(plan.run.root))()
     assert is_done(member.generation_file("mbpp"))
     assert len(json.loads(member.generation_file("mbpp").read_text())) == 4
     assert not member.generation_file("humanevalsynthesize-python").exists()

@@ -15,8 +15,8 @@ from polling import wait_for
 
 from mft_hpc.config import load_config
 from mft_hpc.controller.operations import start_run
-from mft_hpc.rundir.state import COMPLETED, FAILED
 from mft_hpc.errors import UserError
+from mft_hpc.rundir.state import COMPLETED, FAILED
 
 
 def sacct_rows(job_ids) -> dict[str, dict]:
@@ -176,8 +176,8 @@ def test_failing_setup_line_fails_the_element_with_that_line(tmp_path, tiny_mode
 
 
 @pytest.mark.slurm
-def test_jobs_train_checks_only_the_train_stage(tmp_path, tiny_model_dir, slurm_cluster, capsys):
-    from jobs.train import main as submit_training
+def test_train_verb_checks_only_the_train_stage(tmp_path, tiny_model_dir, slurm_cluster, capsys):
+    from mft_hpc.cli.main import main
 
     config = write_config(
         tmp_path / "trainonly.yaml",
@@ -187,8 +187,8 @@ def test_jobs_train_checks_only_the_train_stage(tmp_path, tiny_model_dir, slurm_
         data={"paths": write_chat_data(tmp_path / "data")},
         model={"path": str(tiny_model_dir)},
     )
-    assert submit_training([str(config)]) == 2
+    assert main(["train", str(config)]) == 2
     err = capsys.readouterr().err
     assert "cluster.stages.train.partition: train stage: partition 'gpux' does not exist" in err
-    assert "nope" not in err  # python -m jobs.train submits the training only
+    assert "nope" not in err  # `mft-hpc train` submits the training only
     assert not {n for n in slurm_job_names() if n.startswith("trainonly-")}

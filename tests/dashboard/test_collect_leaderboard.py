@@ -11,8 +11,8 @@ from dashboard_fakes import FAST, SLOW, build_run, write_metrics
 
 from mft_hpc.collect import write_leaderboard
 from mft_hpc.errors import UserError
-from mft_hpc.submission.pack import pack_run
 from mft_hpc.submission.competition import BASELINE_MEAN, BASELINE_PASS1
+from mft_hpc.submission.pack import pack_run
 from mft_hpc.tasks.names import TASK_NAMES
 
 

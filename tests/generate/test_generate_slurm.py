@@ -16,12 +16,29 @@ from mft_hpc.config.sections.generate import GenerateSection
 from mft_hpc.generate.outputs import generations_path
 from mft_hpc.generate.progress import progress_path
 from mft_hpc.generate.rawfile import raw_path, read_raw
-from mft_hpc.generate.submit import pending_elements, submit_generation
+from mft_hpc.elements import GenerateElement
+from mft_hpc.generate.run import task_problems
+from mft_hpc.generate.shards import elements, pack
 from mft_hpc.rundir import is_done
 from mft_hpc.tasks.names import TASK_NAMES
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 LIMIT = 10  # enough problems that the job is still running when the first one is on disk
+
+
+def pending_elements(out_dir, gen_cfg, model_name: str) -> list[tuple[str, int | None]]:
+    """(task, shard) of every unit whose work is not finished yet, in task order."""
+    sizes = {task: len(task_problems(gen_cfg, task)) for task in gen_cfg.tasks}
+    return [(task, shard) for task, shard in elements(sizes, gen_cfg.shard_size)
+            if not is_done(generations_path(out_dir, task, model_name))
+            and not (shard is not None and is_done(raw_path(out_dir, task, shard)))]
+
+
+def submit_generation(executor, model_dir, out_dir, gen_cfg, model_name: str) -> list:
+    """The pending units as one Slurm array of GenerateElements, ``tasks_per_element`` units each."""
+    groups = pack(pending_elements(out_dir, gen_cfg, model_name), gen_cfg.tasks_per_element)
+    return executor.submit_array([GenerateElement(str(model_dir), tuple(group), str(out_dir), gen_cfg, model_name)
+                                  for group in groups]) if groups else []
 
 
 def executor(folder, parallelism=4):

@@ -11,11 +11,11 @@ import sys
 
 def main() -> None:
     args = json.loads(sys.argv[1])
-    from jobs.generate import generate_element
     from mft_hpc.config.sections.generate import GenerateSection
+    from mft_hpc.elements import GenerateElement
 
-    results = generate_element(args["model_dir"], args["units"], args["out_dir"], GenerateSection(**args["gen_cfg"]),
-                               args["model_name"])
+    results = GenerateElement(args["model_dir"], tuple(map(tuple, args["units"])), args["out_dir"],
+                              GenerateSection(**args["gen_cfg"]), args["model_name"])()
     print("RESULTS " + json.dumps(results), flush=True)
 
 

@@ -3,7 +3,7 @@
 The run record (config.yaml, run.json, members/<m>/config.yaml) and the state store are written by
 the controller's own functions; training metrics rows carry the keys ``mft_hpc.train.loop`` logs;
 per-problem results and metrics files are those ``mft_hpc.evaluate`` writes; then the real
-collect step (``jobs.pipeline.collect_run``) makes the leaderboard, the zips and the report.
+collect step (``mft_hpc.elements.CollectElement``) makes the leaderboard, the zips and the report.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from pathlib import Path
 import yaml
 
 from mft_hpc.config import load_config
+from mft_hpc.controller.dag import COLLECT_KEY, all_keys, element_specs, store_key
+from mft_hpc.rundir import RunDir, atomic_write_json, mark_done
+from mft_hpc.rundir.state import StateChange, StateStore
 from mft_hpc.runplan.plan import build_plan
 from mft_hpc.runplan.runfile import write_run
-from mft_hpc.rundir.state import StateChange, StateStore
-from mft_hpc.controller.submit import COLLECT_KEY, all_keys, element_specs, store_key
-from mft_hpc.rundir import RunDir, atomic_write_json, mark_done
 from mft_hpc.submission.competition import BASELINE_PASS1
 from mft_hpc.tasks.names import PROBLEM_COUNTS, TASK_NAMES
 
@@ -141,7 +141,7 @@ def record_local_jobs(plan, store: StateStore, start: float, rng: random.Random)
 def build_synthetic_run(root: Path, name: str, members: int, limit: int | None, benchmarks: Path, model: Path,
                         steps: int = 60, seed: int = 0, coba: bool = False) -> Path:
     """A finished run (training, generation, evaluation, local job records), then the real collect."""
-    from jobs.pipeline import collect_run
+    from mft_hpc.elements import CollectElement
 
     rng = random.Random(seed)
     (root / "data").mkdir(parents=True, exist_ok=True)
@@ -157,7 +157,7 @@ def build_synthetic_run(root: Path, name: str, members: int, limit: int | None, 
     with StateStore(plan.run.state_db, run=plan.name) as store:
         store.add_elements(element_specs(plan))
         record_local_jobs(plan, store, start=1.7e9, rng=rng)
-    collect_run(str(plan.run.root))
+    CollectElement(str(plan.run.root))()
     return plan.run.root
 
 

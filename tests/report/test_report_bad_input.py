@@ -10,11 +10,11 @@ from report_fakes import break_run, build_synthetic_run, write_config
 
 from mft_hpc.cli.main import main as cli
 from mft_hpc.config import load_config
-from mft_hpc.runplan.plan import build_plan
-from mft_hpc.runplan.runfile import write_run
 from mft_hpc.dashboard import read_run, render_plain
 from mft_hpc.report import build_report, cost_summary_line, write_report
 from mft_hpc.rundir import RunDir
+from mft_hpc.runplan.plan import build_plan
+from mft_hpc.runplan.runfile import write_run
 
 
 def report_cli(*args: str) -> subprocess.CompletedProcess:

@@ -12,13 +12,13 @@ from polling import wait_for
 from report_fakes import write_config
 
 from mft_hpc.config import load_config
-from mft_hpc.runplan.plan import build_plan
-from mft_hpc.runplan.runfile import write_run
-from mft_hpc.rundir.state import StateStore
-from mft_hpc.controller.submit import element_specs
+from mft_hpc.controller.dag import element_specs
 from mft_hpc.report import build_report
 from mft_hpc.report.accounting import parse_tres
 from mft_hpc.rundir import RunDir
+from mft_hpc.rundir.state import StateStore
+from mft_hpc.runplan.plan import build_plan
+from mft_hpc.runplan.runfile import write_run
 from mft_hpc.slurm import Submitter
 
 pytestmark = pytest.mark.slurm

@@ -6,11 +6,11 @@ from datetime import datetime
 
 import pytest
 
-from mft_hpc.rundir.state import Attempt, Element
 from mft_hpc.report.accounting import parse_sacct
 from mft_hpc.report.evaluation import reason_key
 from mft_hpc.report.schedule import Resources, bar_state, scheduling
 from mft_hpc.report.training import thin
+from mft_hpc.rundir.state import Attempt, Element
 
 # sacct -X -D -n -P -o JobID,State,Submit,Start,End,ElapsedRaw,CPUTimeRAW,AllocTRES (Slurm 22.05)
 SACCT = """\

@@ -17,9 +17,9 @@ import pytest
 import yaml
 from robustness_helpers import corrupt, run_cli, tree_snapshot
 
-from mft_hpc.rundir.state import COMPLETED, FAILED, PLANNED, StateStore
 from mft_hpc.generate.rawfile import raw_path
 from mft_hpc.rundir import is_done
+from mft_hpc.rundir.state import COMPLETED, FAILED, PLANNED, StateStore
 
 pytestmark = pytest.mark.slow
 

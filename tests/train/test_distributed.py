@@ -47,11 +47,11 @@ def assert_close_to_reference(member, reference_member):
 
 
 def _submit_two_processes(config, member, logs):
-    from jobs.pipeline import TrainElement
+    from mft_hpc.elements import TrainElement
     from mft_hpc.slurm.executor import make_executor
 
     executor = make_executor(config.cluster, logs, name="train-2proc")
-    return executor.submit(TrainElement(), config, str(member))
+    return executor.submit(TrainElement(config, str(member)))
 
 
 @pytest.fixture(scope="module")

@@ -45,11 +45,11 @@ def _saves(member) -> list[tuple[int, str]]:
 
 
 def _submit(config, member, logs, **cluster):
-    from jobs.pipeline import TrainElement
+    from mft_hpc.elements import TrainElement
     from mft_hpc.slurm.executor import make_executor
 
     config = with_cluster(config, executor="slurm", partition="debug", cpus_per_task=1, time=15, **cluster)
-    return make_executor(config.cluster, logs, name="train-test").submit(TrainElement(), config, str(member))
+    return make_executor(config.cluster, logs, name="train-test").submit(TrainElement(config, str(member)))
 
 
 @pytest.mark.slurm

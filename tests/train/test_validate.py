@@ -69,24 +69,24 @@ def test_missing_model_dir(tmp_path, tiny_model_dir, task_paths):
     ("  lora_rank: 0\n", "train.lora_rank", "greater than 0"),
     ("  peft: adapterx\n", "train.peft", "'lora', 'qlora' or 'none'"),
 ])
-def test_schema_errors_exit_2_from_the_job_entry(tmp_path, tiny_model_dir, task_paths, capsys,
-                                                 train_lines, key, reason):
-    from jobs.train import main
+def test_schema_errors_exit_2_from_the_train_verb(tmp_path, tiny_model_dir, task_paths, capsys,
+                                                  train_lines, key, reason):
+    from mft_hpc.cli.main import main
 
     path = _yaml(tmp_path, tiny_model_dir, task_paths, train_lines)
-    assert main([str(path), "--dry-run"]) == 2
+    assert main(["train", str(path), "--dry-run"]) == 2
     err = capsys.readouterr().err
     assert f"{path}:{_line_of(path, key.split('.')[1])}: {key}: " in err and reason in err and "Traceback" not in err
 
 
 def test_sweep_dry_run_is_one_array_with_one_element_per_member(tmp_path, tiny_model_dir, task_paths, capsys):
-    from jobs.train import main
+    from mft_hpc.cli.main import main
 
     path = _yaml(tmp_path, tiny_model_dir, task_paths, "  peft: lora\n")
     text = path.read_text().replace("executor: local", "executor: slurm\n  nodes: 2\n  tasks_per_node: 1")
     path.write_text(text + "sweep:\n  train.learning_rate: [1.0e-4, 2.0e-4]\n  train.lora_rank: [8, 16]\n")
-    assert main([str(path), "--dry-run"]) == 0
+    assert main(["train", str(path), "--dry-run"]) == 0
     script = capsys.readouterr().out
     assert script.count("#SBATCH --array=0-3") == 1 and "#SBATCH --nodes=2" in script
-    members = sorted(p.name for p in (tmp_path / "runs" / "t" / "members").iterdir())
-    assert members == ["lr0.0001-rank16", "lr0.0001-rank8", "lr0.0002-rank16", "lr0.0002-rank8"]
+    assert "# dry run: 4 elements in 1 sbatch call(s)" in script   # one array, one element per member
+    assert not (tmp_path / "runs" / "t").exists()                   # a dry run writes no run directory

@@ -1,1 +1,0 @@
-"""Thin entry points that run on compute nodes (called by submitit)."""
