@@ -38,11 +38,12 @@ from mft_hpc.tasks.registry import load_problems  # noqa: E402
 # runs inside the container: the image's worker, with run_step reaping through wait4
 INSIDE = r'''
 import io, json, os, sys, threading
-sys.path.insert(0, "/opt/mft-hpc/worker")
-import worker
+sys.path.insert(0, "/opt/mft-hpc")
+from worker import steps as worker_steps
+from worker.batch import Batch
 
 steps, lock = [], threading.Lock()
-original_popen = worker.subprocess.Popen
+original_popen = worker_steps.subprocess.Popen
 
 class Timed(original_popen):
     def _try_wait(self, wait_flags):
@@ -55,10 +56,10 @@ class Timed(original_popen):
                 steps.append((label, usage.ru_utime + usage.ru_stime))
         return pid, status
 
-worker.subprocess.Popen = Timed
+worker_steps.subprocess.Popen = Timed
 manifest = json.load(open("/prof/manifest.json"))
 before = os.times()
-batch = worker.Batch(manifest, "/scratch", io.StringIO())
+batch = Batch(manifest, "/scratch", io.StringIO())
 batch.run()
 after = os.times()
 total = (after.children_user - before.children_user) + (after.children_system - before.children_system)

@@ -53,14 +53,15 @@ class Batch:
 
     def tasks(self) -> list[tuple]:
         """(function, argument) per unit of work, in input order; the programs of a language that builds
-        in groups (Go, groupable Rust) in groups of its ``group_size`` (fewer when there are few, so the
-        groups still spread over the cores)."""
+        in groups (Go, groupable Rust) in groups of at most its ``group_size``, as few groups as fill
+        every core the same number of times (each group build pays the toolchain's fixed cost once)."""
         heads: dict[int, tuple] = {}
         for lang, runner in self.runners.items():
             if runner.group_size <= 1:
                 continue
             members = [job for job in self.jobs if job["lang"] == lang and runner.fits_group(job)]
-            size = max(1, min(runner.group_size, len(members) // (2 * self.workers)))
+            rounds = -(-len(members) // (self.workers * runner.group_size))    # group builds per core
+            size = -(-len(members) // (self.workers * rounds)) if members else 1
             if size > 1:   # a group of one is run alone
                 heads.update({members[i]["id"]: (runner.run_group, members[i:i + size])
                               for i in range(0, len(members), size) if len(members[i:i + size]) > 1})

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import hashlib
 import json
 import os
 import shutil
@@ -24,6 +23,8 @@ def fingerprint() -> str:
     """What in this sandbox, besides a program, decides its verdict: the worker's own files, and
     each toolchain binary and prebuilt-crate set by path, size and mtime (a package upgrade or a
     rebuilt crate changes them). The host keys cached verdicts with it; stat only, no process runs."""
+    import hashlib   # here, not at the top: loading OpenSSL is a sixth of a batch's start-up, and only the probe hashes
+
     digest = hashlib.sha256(sys.version.encode())
     for name in source_files():
         with open(os.path.join(WORKER_DIR, name), "rb") as handle:
