@@ -4,11 +4,14 @@ A runtime turns "start the worker on this scratch dir" into an argv. The sandbox
 the worker folder the image holds (IMAGE_WORKER_DIR, put there by containers/worker.def) as
 ``python3 -I <folder>``; only the host runtime runs the package's own copy. It is probed once (the worker's ``--probe`` run inside the
 sandbox); a missing isolation feature raises UserError — there is never a silent downgrade to
-weaker isolation.
+weaker isolation. A probe that passed is remembered per image file (probe_cache_dir()), keyed by
+everything its answer depends on, so later evaluations with the same image, runtime binary, command
+line and limits start no sandbox just to probe it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -20,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mft_hpc.errors import UserError
+from mft_hpc.evaluate.cache import image_identity
+from mft_hpc.rundir import atomic_write_json
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +36,23 @@ NOBODY = 65534                                       # host uid bwrap runs as wh
 MEMORY_PER_WORKER_MB = 3072
 PIDS_PER_WORKER = 256
 CONTAINER_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+PROBE_CACHE_ENV = "MFT_HPC_PROBE_CACHE"
+PROBE_FACTS = ("uid", "interfaces", "writable_root", "cap_eff", "no_new_privs", "python", "fingerprint")
+
+
+def probe_cache_dir() -> Path:
+    """Where passed probes are remembered: $MFT_HPC_PROBE_CACHE, else the user's cache directory."""
+    if os.environ.get(PROBE_CACHE_ENV):
+        return Path(os.environ[PROBE_CACHE_ENV])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mft-hpc" / "probes"
+
+
+def _file_state(path: str | Path) -> str:
+    real = Path(path).resolve()
+    stat = real.stat()
+    return f"{real}:{stat.st_dev}:{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}"
 
 
 def scratch_base() -> Path:
@@ -107,10 +129,61 @@ class Runtime:
         """The sandbox-wide limits a verdict can depend on (part of the verdict cache key)."""
         return {"root": os.geteuid() == 0, "toolchain": self.toolchain()}
 
+    def probe_key(self) -> str | None:
+        """What the probe's answer depends on, hashed: the command line that starts the sandbox (runtime
+        binary, image path, uid, memory and pids limits, binds), the binary's and the image file's
+        identity (device, inode, size, mtime; for the image also its first and last MiB), the
+        limits, this uid and the kernel. None where that cannot be pinned down, so the probe runs
+        every time: an image directory (any file in it may change in place), a bound worker folder,
+        no image."""
+        if self.worker_dir is not None or not self.image or not Path(self.image).is_file():
+            return None
+        argv = self.argv(Path("/scratch"), 1, ["--probe"])
+        parts = {"runtime": self.name, "argv": argv, "binary": _file_state(argv[0]),
+                 "popen": sorted((k, repr(v)) for k, v in self.popen_kwargs().items()),
+                 "image": [_file_state(self.image), image_identity(self.image)], "limits": self.limits(),
+                 "euid": os.geteuid(), "kernel": os.uname().release}
+        return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
     def probe(self) -> dict:
-        """Run the worker's probe once; raise UserError when an isolation feature is missing."""
+        """Run the worker's probe once; raise UserError when an isolation feature is missing.
+
+        A probe that passed is remembered under probe_key() and reused (its facts are checked again).
+        """
         if self.facts is not None:
             return self.facts
+        key = self.probe_key()
+        record = probe_cache_dir() / f"{key}.json" if key else None
+        facts = self._remembered(record, key) if record else None
+        fresh = facts is None
+        if fresh:
+            facts = self._run_probe()
+        self._check_isolation(facts)
+        if record is not None and fresh:
+            try:
+                atomic_write_json(record, {"key": key, "facts": facts})
+            except OSError as err:   # an unwritable cache only costs the next evaluation a probe
+                log.debug("probe of %s not remembered: %s", self.image, err)
+        self.facts = facts
+        return facts
+
+    @staticmethod
+    def _remembered(record: Path, key: str) -> dict | None:
+        """The facts of a remembered probe; None when there is none, and (warning) when it is unreadable."""
+        try:
+            data = json.loads(record.read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as err:
+            log.warning("%s: unreadable remembered probe (%s); probing the sandbox again", record, err)
+            return None
+        facts = data.get("facts") if isinstance(data, dict) else None
+        if not isinstance(facts, dict) or data.get("key") != key or any(name not in facts for name in PROBE_FACTS):
+            log.warning("%s: not a probe record for this sandbox; probing the sandbox again", record)
+            return None
+        return facts
+
+    def _run_probe(self) -> dict:
         with tempfile.TemporaryDirectory(prefix="mft-hpc-probe.", dir=scratch_root()) as tmp:
             scratch = Path(tmp) / "scratch"
             self.prepare_scratch(scratch)
@@ -124,7 +197,9 @@ class Runtime:
                                 "into the image); build one with `mft-hpc container build` "
                                 "(--sandbox for bwrap) and use the path it prints")
             raise UserError(f"runtime {self.name}: the sandbox does not start ({self.image}): {last}")
-        facts = json.loads(proc.stdout.strip().splitlines()[-1])
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+    def _check_isolation(self, facts: dict) -> None:
         if self.isolated:
             problems = []
             if facts["interfaces"] != ["lo"]:
@@ -135,8 +210,6 @@ class Runtime:
                 problems.append("image root is writable")
             if problems:
                 raise UserError(f"runtime {self.name}: missing isolation: {'; '.join(problems)}")
-        self.facts = facts
-        return facts
 
 
 @dataclass
