@@ -60,21 +60,20 @@ def _print_outcome(outcome) -> None:
     if len(outcome.submitted) > PER_ELEMENT_LINES:
         by_stage: dict[str, list[str]] = {}
         for key, job_id in outcome.submitted.items():
-            by_stage.setdefault(key[0], []).append(job_id)
+            by_stage.setdefault(key.stage, []).append(job_id)
         for stage, ids in by_stage.items():
             arrays = sorted({i.split("_")[0] for i in ids}, key=lambda i: (len(i), i))
             print(f"submitted {stage:<9} {len(ids):>6} elements in {len(arrays)} job(s): {' '.join(arrays)}")
     else:
         for key, job_id in sorted(outcome.submitted.items()):
-            stage, member, task = key[:3]
-            task += f" shard {key[3]}" if len(key) > 3 else ""  # (stage, member, task, shard): one shard of a task
-            print(f"submitted {stage:<9} {member:<20} {task:<28} {job_id}")
+            task = key.task + (f" shard {key.shard}" if key.shard is not None else "")
+            print(f"submitted {key.stage:<9} {key.member:<20} {task:<28} {job_id}")
     if outcome.submitted:
         print(f"{len(outcome.submitted)} elements, {outcome.sbatch_calls} sbatch call(s)")
     for note in outcome.notes:
         print(note)
     for key, why in sorted(outcome.skipped.items()):
-        print(f"not retried {' '.join(map(str, key))}: {why}")
+        print(f"not retried {key.stage} {key.member} {key.task}{'' if key.shard is None else f' {key.shard}'}: {why}")
     if not outcome.submitted and not outcome.skipped:
         print("nothing to submit: every element is finished, queued or running")
 

@@ -15,8 +15,8 @@ from mft_hpc.elements.logs import job_logging
 from mft_hpc.errors import UserError
 from mft_hpc.rundir import RunDir, clear_done, has_marker
 from mft_hpc.rundir.state import CANCELLED, FAILED_STATES, PLANNED, StateChange, StateStore, last_line
-from mft_hpc.rundir.states import COLLECT_MEMBER
-from mft_hpc.runplan.plan import Key, RunPlan, build_plan, resolve_paths
+from mft_hpc.runplan.key import COLLECT_KEY, ElementKey
+from mft_hpc.runplan.plan import RunPlan, build_plan, resolve_paths
 from mft_hpc.runplan.runfile import executor_of, load_run, write_run
 from mft_hpc.slurm import DryRunLog, SlurmCommands, StatusPoller, Submitter, after_any
 from mft_hpc.slurm.dependency import FINISHED_STATES
@@ -28,10 +28,10 @@ MAX_ATTEMPTS = 3
 
 @dataclass
 class Outcome:
-    submitted: dict[Key, str]
-    skipped: dict[Key, str]      # element -> why it was not (re)submitted
+    submitted: dict[ElementKey, str]
+    skipped: dict[ElementKey, str]  # element -> why it was not (re)submitted
     dry_run: str | None = None   # the scripts a dry run would have submitted
-    redo: dict[Key, str] = field(default_factory=dict)  # element with a stale `.done` -> why it is redone
+    redo: dict[ElementKey, str] = field(default_factory=dict)  # element with a stale `.done` -> why it is redone
     sbatch_calls: int = 0        # submissions made (a dry run: scripts it would submit)
     notes: list[str] = field(default_factory=list)  # e.g. how the run is cut into waves
 
@@ -87,13 +87,13 @@ def _submitter(plan: RunPlan, dry_run: DryRunLog | None = None, commands: SlurmC
     return Submitter(plan.members[0].config.cluster, plan.run.logs, commands=commands, dry_run=dry_run)
 
 
-def _submit(plan: RunPlan, store: StateStore, todo: set[Key], in_flight_ids: dict[Key, str],
+def _submit(plan: RunPlan, store: StateStore, todo: set[ElementKey], in_flight_ids: dict[ElementKey, str],
             submitter: Submitter, functions: StageElements | None = None,
             limits: SiteLimits | None = None) -> tuple[DagSubmitter, list[str]]:
     """Submit ``todo`` (on Slurm: as much as the site's limits let queue now, the rest in waves);
     returns the submission (``.submitted``: key -> job id) and notes on how it was cut.
     ``limits``: the site's, as read now (default: asked of Slurm)."""
-    if ("collect", COLLECT_MEMBER, "") in todo:
+    if COLLECT_KEY in todo:
         clear_done(plan.leaderboard)  # it predates the results being (re)made: never let it look finished
     dag = DagSubmitter(plan, store, submitter, in_flight=in_flight_ids, functions=functions or StageElements())
     if submitter.dry_run is None and executor_of(plan) == "local":
@@ -283,29 +283,28 @@ def refresh_run(root: str | Path, poller: StatusPoller | None = None, lock_wait_
         return refresh(plan, store, poller, use_scheduler=executor_of(plan) == "slurm")
 
 
-def _stale(plan: RunPlan, todo: set[Key]) -> dict[Key, str]:
+def _stale(plan: RunPlan, todo: set[ElementKey]) -> dict[ElementKey, str]:
     """Elements about to be redone although their output has a `.done` marker: why, and the marker
     is removed so the stage does not skip them."""
     redo = {}
     for key in todo:
-        output = plan.output_of(*key[:3], shard=key[3] if len(key) > 3 else None)
+        output = plan.output_of(key)
         if has_marker(output):
-            problem = plan.done_problem(*key)
+            problem = plan.done_problem(key)
             if problem:
                 redo[key] = problem
                 clear_done(output)
     return redo
 
 
-def _flying(plan: RunPlan, elements) -> dict[Key, str]:
+def _flying(plan: RunPlan, elements) -> dict[ElementKey, str]:
     return {plan.key_of(e): e.slurm_job_id for e in elements if in_flight(e)}
 
 
-def _with_collect(plan: RunPlan, todo: set[Key], flying: dict[Key, str]) -> set[Key]:
+def _with_collect(plan: RunPlan, todo: set[ElementKey], flying: dict[ElementKey, str]) -> set[ElementKey]:
     """``todo`` plus the collect job when it brings new results: a leaderboard written before them is stale."""
-    collect = ("collect", COLLECT_MEMBER, "")
-    if todo - {collect} and collect not in flying and collects(plan):
-        return todo | {collect}
+    if todo - {COLLECT_KEY} and COLLECT_KEY not in flying and collects(plan):
+        return todo | {COLLECT_KEY}
     return todo
 
 
@@ -330,7 +329,7 @@ def resume(root: str | Path, rebuild_state: bool = False, announce=None, verify:
         todo = _with_collect(plan, todo, flying)
         redo = _stale(plan, todo)
         for key, why in sorted(redo.items()) if announce else ():
-            announce(f"redo {'/'.join(str(part) for part in key if part != '')}: {why}")
+            announce(f"redo {key}: {why}")
         submitter = _submitter(plan)
         dag, notes = _submit(plan, store, todo, flying, submitter) if todo else (None, [])
     return Outcome(dag.submitted if dag else {}, {}, redo=redo, sbatch_calls=submitter.commands.calls["sbatch"],
@@ -349,11 +348,11 @@ def retry(root: str | Path, force: bool = False, max_attempts: int = MAX_ATTEMPT
     with store:
         elements = refresh(plan, store, use_scheduler=executor_of(plan) == "slurm")
         flying = _flying(plan, elements)
-        skipped: dict[Key, str] = {}
-        retry_keys: set[Key] = set()
+        skipped: dict[ElementKey, str] = {}
+        retry_keys: set[ElementKey] = set()
         for element in elements:
             key = plan.key_of(element)
-            if element.state not in FAILED_STATES or plan.is_done(*key):
+            if element.state not in FAILED_STATES or plan.is_done(key):
                 continue
             if element.attempts >= max_attempts:
                 skipped[key] = f"{element.attempts} attempts already (limit {max_attempts})"

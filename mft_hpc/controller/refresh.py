@@ -57,7 +57,7 @@ def refresh(plan: RunPlan, store: StateStore, poller: StatusPoller | None = None
     marked = plan.marked_keys(keys)  # a marker exists: only those can be done (then it is checked)
     changes = []
     for element, key in zip(elements, keys):
-        problem = plan.done_problem(*key) if key in marked or element.state == COMPLETED else "not done"
+        problem = plan.done_problem(key) if key in marked or element.state == COMPLETED else "not done"
         if problem is None:
             if element.state != COMPLETED:
                 changes.append(StateChange(element.id, COMPLETED))

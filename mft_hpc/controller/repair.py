@@ -20,11 +20,11 @@ from pathlib import Path
 
 import yaml
 
-from mft_hpc.runplan.plan import Key
+from mft_hpc.runplan.key import COLLECT_KEY, ElementKey
 from mft_hpc.runplan.runfile import executor_of, load_run, read_run_meta, run_file
 from mft_hpc.rundir.state import (COMPLETED, FAILED, FAILED_STATES, PENDING, PLANNED, RUNNING, Attempt, Element,
                                       LocalProcess, StateStore, from_slurm_state, last_line)
-from mft_hpc.controller.dag import COLLECT_KEY, all_keys, element_specs, store_key
+from mft_hpc.controller.dag import all_keys, element_specs
 from mft_hpc.elements import CollectElement, EvaluateElement, GenerateElement, TrainElement
 from mft_hpc.errors import UserError
 from mft_hpc.rundir import RunDir, atomic_write_json
@@ -35,7 +35,7 @@ class Submission:
     """One job found under logs/: what it served and how it ended (``result`` None: no result yet)."""
 
     job_id: str
-    keys: tuple[Key, ...]
+    keys: tuple[ElementKey, ...]
     submitted_at: float
     log_path: Path
     result: str | None      # "success" | "error" | None
@@ -92,17 +92,17 @@ def _member_of(stage_dir: str) -> str:
     return Path(stage_dir).parent.name
 
 
-def _keys_of(plan, call) -> list[Key]:
+def _keys_of(plan, call) -> list[ElementKey]:
     """The elements one submitted call served: the fields of the element it ran (mft_hpc.elements)."""
     element = call.function
-    keys: list[Key] = []
+    keys: list[ElementKey] = []
     if isinstance(element, TrainElement):
-        keys = [("train", Path(element.member_dir).name, "")]
+        keys = [ElementKey("train", Path(element.member_dir).name)]
     elif isinstance(element, GenerateElement):
         member = _member_of(element.out_dir)
-        keys = [("generate", member, task) + (() if shard is None else (shard,)) for task, shard in element.units]
+        keys = [ElementKey("generate", member, task, shard) for task, shard in element.units]
     elif isinstance(element, EvaluateElement):
-        keys = [("evaluate", _member_of(element.out_dir), task) for task in element.tasks]
+        keys = [ElementKey("evaluate", _member_of(element.out_dir), task) for task in element.tasks]
     elif isinstance(element, CollectElement):
         keys = [COLLECT_KEY]
     known = set(all_keys(plan))
@@ -115,9 +115,9 @@ def _load_pickle(path: Path):
         return pickle.load(handle)
 
 
-def scan_submissions(plan, notes: list[str]) -> dict[Key, list[Submission]]:
+def scan_submissions(plan, notes: list[str]) -> dict[ElementKey, list[Submission]]:
     """Every job under logs/ that served an element of ``plan``, oldest first per element."""
-    by_key: dict[Key, list[Submission]] = {}
+    by_key: dict[ElementKey, list[Submission]] = {}
     for pickle_path in sorted(plan.run.logs.glob("*/*_submitted.pkl")):
         job_id = pickle_path.name[: -len("_submitted.pkl")]
         try:
@@ -228,7 +228,7 @@ def repair(root: str | Path, poller=None) -> RepairReport:
     with StateStore(run.state_db, run=plan.name) as store:
         specs = {(s.stage, s.member, s.task, s.element): s for s in element_specs(plan)}
         for key in all_keys(plan):
-            spec = specs[store_key(key)]
+            spec = specs[key.store_key()]
             jobs = submissions.get(key, [])
             element = _element(plan, key, spec, jobs, slurm_states, executor)
             attempts = [Attempt(0, number, job.job_id, job.submitted_at,
@@ -246,8 +246,8 @@ def repair(root: str | Path, poller=None) -> RepairReport:
     return report
 
 
-def _element(plan, key: Key, spec, jobs: list[Submission], slurm_states: dict, executor: str) -> Element:
-    problem = plan.done_problem(*key)
+def _element(plan, key: ElementKey, spec, jobs: list[Submission], slurm_states: dict, executor: str) -> Element:
+    problem = plan.done_problem(key)
     latest = jobs[-1] if jobs else None
     process = None
     if problem is None:

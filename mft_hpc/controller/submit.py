@@ -31,12 +31,13 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Callable
 
-from mft_hpc.controller.dag import COLLECT_KEY, choose_layout, shard_of, store_key
+from mft_hpc.controller.dag import choose_layout, column_of
 from mft_hpc.controller.local_jobs import exception_line
 from mft_hpc.elements import CollectElement, EvaluateElement, GenerateElement, TrainElement
 from mft_hpc.errors import UserError
 from mft_hpc.rundir.state import COMPLETED, FAILED, StateChange, StateStore
-from mft_hpc.runplan.plan import Key, MemberPlan, RunPlan
+from mft_hpc.runplan.key import COLLECT_KEY, ElementKey
+from mft_hpc.runplan.plan import MemberPlan, RunPlan
 from mft_hpc.slurm import Submitter, after_any, after_corr, after_ok
 from mft_hpc.slurm.job_states import master_id
 
@@ -68,22 +69,22 @@ class DagSubmitter:
     plan: RunPlan
     store: StateStore
     submitter: Submitter
-    in_flight: dict[Key, str] = field(default_factory=dict)  # parents still queued/running -> job id
-    submitted: dict[Key, str] = field(default_factory=dict)
+    in_flight: dict[ElementKey, str] = field(default_factory=dict)  # parents still queued/running -> job id
+    submitted: dict[ElementKey, str] = field(default_factory=dict)
     sandbox_commands: list[str] = field(default_factory=list)  # dry run: what each evaluation element runs
     functions: StageElements = field(default_factory=StageElements)  # default: the pipeline's elements
     layout: str | None = None  # member/task/auto; default: cluster.array_layout
     arrays: list[list] = field(default_factory=list)  # task-major: the element jobs of each array, in order
     _ids: dict[tuple, int] | None = None   # store key -> element id, read once per submission
-    _array_of: dict[Key, tuple[int, int]] = field(default_factory=dict)  # key -> (array, element position)
+    _array_of: dict[ElementKey, tuple[int, int]] = field(default_factory=dict)  # key -> (array, element position)
     _commands: dict[str, str] = field(default_factory=dict)  # dry run: evaluate section -> sandbox command
 
-    def _id_of(self, key: Key) -> int:
+    def _id_of(self, key: ElementKey) -> int:
         if self._ids is None:
             self._ids = self.store.ids()
-        return self._ids[store_key(key)]
+        return self._ids[key.store_key()]
 
-    def _record(self, keys: list[Key], jobs: list) -> None:
+    def _record(self, keys: list[ElementKey], jobs: list) -> None:
         """One transaction per submitted array; ids come from memory, not from re-reading the run."""
         if self._local_process(jobs[0]) is not None:  # the local executor: a few jobs, each its process
             for key, job in zip(keys, jobs):
@@ -102,12 +103,12 @@ class DagSubmitter:
 
         return local_process(job.job_id)
 
-    def _job_of(self, key: Key) -> str | None:
+    def _job_of(self, key: ElementKey) -> str | None:
         return self.submitted.get(key) or self.in_flight.get(key)
 
     # -- Slurm: the whole DAG in one pass -----------------------------------------------------------
 
-    def submit_slurm(self, todo: set[Key]) -> dict[Key, str]:
+    def submit_slurm(self, todo: set[ElementKey]) -> dict[ElementKey, str]:
         layout = choose_layout(self.plan, todo, self.layout or self.plan.members[0].config.cluster.array_layout)
         self._submit_train(todo)
         if layout == "task":
@@ -118,10 +119,10 @@ class DagSubmitter:
             self._submit_collect(evaluation_ids)
         return self.submitted
 
-    def _submit_train(self, todo: set[Key]) -> None:
-        train = [m for m in self.plan.members if ("train", m.name, "") in todo]
+    def _submit_train(self, todo: set[ElementKey]) -> None:
+        train = [m for m in self.plan.members if m.train_key in todo]
         if train:
-            keys = [("train", m.name, "") for m in train]
+            keys = [m.train_key for m in train]
             jobs = self.submitter.submit_array([self._train_element(m) for m in train],
                                                name=f"{self.plan.name}-train", stage="train")
             self._record(keys, jobs)
@@ -138,31 +139,30 @@ class DagSubmitter:
     def _train_element(self, member: MemberPlan):
         return self.functions.train(config=member.config, member_dir=str(member.dir))
 
-    def _generation_element(self, group: list[Key]):
+    def _generation_element(self, group: list[ElementKey]):
         """The element that generates ``group`` (keys of one member: ``generate.tasks_per_element``)."""
-        member = self.plan.member(group[0][1])
-        return self.functions.generate(model_dir=str(member.model_dir), units=tuple((k[2], shard_of(k)) for k in group),
+        member = self.plan.member(group[0].member)
+        return self.functions.generate(model_dir=str(member.model_dir), units=column_of(group),
                                        out_dir=str(member.generate_dir), config=member.config.generate,
                                        model_name=member.model_name,
                                        trust_remote_code=member.config.model.trust_remote_code)
 
     # -- task-major: one array per task (shard, group of tasks) across members -------------------------
 
-    def _add_array(self, groups: list[list[Key]], jobs: list) -> None:
+    def _add_array(self, groups: list[list[ElementKey]], jobs: list) -> None:
         """Remember an array of this submission: element i runs ``groups[i]``."""
         for position, group in enumerate(groups):
             for key in group:
                 self._array_of[key] = (len(self.arrays), position)
         self.arrays.append(jobs)
 
-    def _pending_parents(self, key: Key) -> list[Key]:
+    def _pending_parents(self, key: ElementKey) -> list[ElementKey]:
         """The parents of ``key`` that are not finished: submitted now or still queued/running."""
-        stage, name, task = key[:3]
-        member = self.plan.member(name)
-        parents = [("train", name, "")] if stage == "generate" else member.generate_keys(task)
+        member = self.plan.member(key.member)
+        parents = [member.train_key] if key.stage == "generate" else member.generate_keys(key.task)
         return [p for p in parents if self._job_of(p)]
 
-    def _lines_up(self, groups: list[list[Key]]) -> tuple | None:
+    def _lines_up(self, groups: list[list[ElementKey]]) -> tuple | None:
         """The arrays of this submission to chain ``groups`` to ``aftercorr`` (element i after element i
         of each), () when nothing is pending, or None when they do not line up (a pending parent from an
         earlier controller run, or not element i of one array of the same length)."""
@@ -177,12 +177,12 @@ class DagSubmitter:
             return None
         return tuple(sorted(arrays))
 
-    def _submit_column(self, groups: list[list[Key]], submit_array: Callable, submit_one: Callable) -> list:
+    def _submit_column(self, groups: list[list[ElementKey]], submit_array: Callable, submit_one: Callable) -> list:
         """Submit one task-major column (one group of keys per member): elements whose pending parents
         sit in the same arrays form one array, ``aftercorr`` on them when they line up element for
         element (none pending: no dependency); any other element is its own job, ``afterok`` on its
         parents. Returns the jobs."""
-        by_arrays: dict[tuple, list[list[Key]]] = {}
+        by_arrays: dict[tuple, list[list[ElementKey]]] = {}
         for group in groups:
             places = {self._array_of.get(p) for key in group for p in self._pending_parents(key)}
             arrays = None if None in places else tuple(sorted({place[0] for place in places}))
@@ -203,47 +203,48 @@ class DagSubmitter:
             jobs.append(submit_one(group, list(parents)))
         return jobs
 
-    def _submit_task_major(self, todo: set[Key]) -> list[str]:
-        gen_columns: dict[tuple, list[list[Key]]] = {}
-        eval_columns: dict[str, list[list[Key]]] = {}
+    def _submit_task_major(self, todo: set[ElementKey]) -> list[str]:
+        gen_columns: dict[tuple, list[list[ElementKey]]] = {}
+        eval_columns: dict[str, list[list[ElementKey]]] = {}
         for member in self.plan.members:
             for group in member.generate_groups([key for key in member.generate_keys() if key in todo]):
-                gen_columns.setdefault(tuple(key[2:] for key in group), []).append(group)
+                gen_columns.setdefault(column_of(group), []).append(group)
             for task in member.eval_tasks:
-                if ("evaluate", member.name, task) in todo:
-                    eval_columns.setdefault(task, []).append([("evaluate", member.name, task)])
+                if member.evaluate_key(task) in todo:
+                    eval_columns.setdefault(task, []).append([member.evaluate_key(task)])
         name = self.plan.name
 
-        def record(groups: list[list[Key]], jobs: list) -> None:
+        def record(groups: list[list[ElementKey]], jobs: list) -> None:
             self._record([key for group in groups for key in group], [job for group, job in zip(groups, jobs)
                                                                        for _ in group])
 
-        def generation_array(groups: list[list[Key]], after: list) -> list:
-            suffix = "-".join(str(part) for key in groups[0] for part in key[2:])
+        def generation_array(groups: list[list[ElementKey]], after: list) -> list:
+            suffix = "-".join(key.task if key.shard is None else f"{key.task}-{key.shard}" for key in groups[0])
             jobs = self.submitter.submit_array([self._generation_element(group) for group in groups], after=after,
                                                name=f"{name}-generate-{suffix}", stage="generate")
             record(groups, jobs)
             return jobs
 
-        def generation_job(group: list[Key], parents: list[str]):
+        def generation_job(group: list[ElementKey], parents: list[str]):
             job = self.submitter.submit(self._generation_element(group), after=[after_ok(parents)],
-                                        name=f"{name}-{group[0][1]}-generate", stage="generate")
+                                        name=f"{name}-{group[0].member}-generate", stage="generate")
             record([group], [job])
             return job
 
-        def evaluation_array(groups: list[list[Key]], after: list) -> list:
+        def evaluation_array(groups: list[list[ElementKey]], after: list) -> list:
             keys = [group[0] for group in groups]
-            elements = [self._evaluation_element(self.plan.member(key[1]), [key[2]]) for key in keys]
-            jobs = self.submitter.submit_array(elements, after=after, name=f"{name}-evaluate-{keys[0][2]}",
+            elements = [self._evaluation_element(self.plan.member(key.member), [key.task]) for key in keys]
+            jobs = self.submitter.submit_array(elements, after=after, name=f"{name}-evaluate-{keys[0].task}",
                                                stage="evaluate")
             record(groups, jobs)
             self._note_sandbox(keys, jobs)
             return jobs
 
-        def evaluation_job(group: list[Key], parents: list[str]):
+        def evaluation_job(group: list[ElementKey], parents: list[str]):
             (key,) = group
-            job = self.submitter.submit(self._evaluation_element(self.plan.member(key[1]), [key[2]]),
-                                        after=[after_ok(parents)], name=f"{name}-{key[1]}-evaluate", stage="evaluate")
+            job = self.submitter.submit(self._evaluation_element(self.plan.member(key.member), [key.task]),
+                                        after=[after_ok(parents)], name=f"{name}-{key.member}-evaluate",
+                                        stage="evaluate")
             record([group], [job])
             self._note_sandbox([key], [job])
             return job
@@ -253,39 +254,40 @@ class DagSubmitter:
         evaluation_ids = []
         for groups in eval_columns.values():
             evaluation_ids += [job.job_id for job in self._submit_column(groups, evaluation_array, evaluation_job)]
-        evaluation_ids += [self._job_of(("evaluate", m.name, t)) for m in self.plan.members for t in m.eval_tasks
-                           if ("evaluate", m.name, t) not in todo and self._job_of(("evaluate", m.name, t))]
+        evaluation_ids += [self._job_of(m.evaluate_key(t)) for m in self.plan.members for t in m.eval_tasks
+                           if m.evaluate_key(t) not in todo and self._job_of(m.evaluate_key(t))]
         return evaluation_ids
 
-    def _note_sandbox(self, keys: list[Key], jobs: list) -> None:
+    def _note_sandbox(self, keys: list[ElementKey], jobs: list) -> None:
         """Dry run, task-major: each distinct sandbox command of an evaluation array once, with its elements."""
         if self.submitter.dry_run is None:
             return
         by_command: dict[str, list[str]] = {}
         for key, job in zip(keys, jobs):
-            by_command.setdefault(self._sandbox_command(self.plan.member(key[1])), []).append(job.job_id)
+            by_command.setdefault(self._sandbox_command(self.plan.member(key.member)), []).append(job.job_id)
         for command, ids in by_command.items():
             where = ids[0] if len(ids) == 1 else f"{len(ids)} elements: {ids[0]} .. {ids[-1]}"
-            self.sandbox_commands.append(f"# evaluate/{keys[0][2]}  ({where})\n{command}")
+            self.sandbox_commands.append(f"# evaluate/{keys[0].task}  ({where})\n{command}")
 
     # -- member-major: per member one generation and one evaluation array ------------------------------
 
-    def _submit_member(self, member: MemberPlan, todo: set[Key]) -> list[str]:
+    def _submit_member(self, member: MemberPlan, todo: set[ElementKey]) -> list[str]:
         name = member.name
         gen_keys = [key for key in member.generate_keys() if key in todo]
         groups = member.generate_groups(gen_keys)  # one array element (one model load) per group
         gen_jobs: list = []
         if groups:
-            train_job = self._job_of(("train", name, ""))
+            train_job = self._job_of(member.train_key)
             gen_jobs = self.submitter.submit_array(
                 [self._generation_element(group) for group in groups],
                 after=[after_ok([train_job])] if train_job else [], name=f"{self.plan.name}-{name}-generate",
                 stage="generate")
             self._record([k for g in groups for k in g], [job for g, job in zip(groups, gen_jobs) for _ in g])
-        eval_tasks = [t for t in member.eval_tasks if ("evaluate", name, t) in todo]
+        eval_tasks = [t for t in member.eval_tasks if member.evaluate_key(t) in todo]
         if not eval_tasks:
-            return [self._job_of(("evaluate", name, t)) for t in member.eval_tasks if self._job_of(("evaluate", name, t))]
-        if gen_keys and gen_keys == [("generate", name, t) for t in eval_tasks] and len(groups) == len(gen_keys):
+            return [job for job in map(self._job_of, map(member.evaluate_key, member.eval_tasks)) if job]
+        one_per_task = gen_keys == [ElementKey("generate", name, t) for t in eval_tasks]
+        if gen_keys and one_per_task and len(groups) == len(gen_keys):
             # one generation element per task: element i starts as soon as generation element i is done
             jobs = self._evaluation_array(member, eval_tasks, [after_corr(gen_jobs)])
         else:
@@ -322,11 +324,11 @@ class DagSubmitter:
         return job
 
     def _record_evaluation(self, member: MemberPlan, tasks: list[str], jobs: list) -> None:
-        keys = [("evaluate", member.name, t) for t in tasks]
+        keys = [member.evaluate_key(t) for t in tasks]
         self._record(keys, jobs)
         if self.submitter.dry_run is not None:
             command = self._sandbox_command(member)
-            self.sandbox_commands += [f"# {'/'.join(key[:3])}  ({job.job_id})\n{command}" for key, job in zip(keys, jobs)]
+            self.sandbox_commands += [f"# {key}  ({job.job_id})\n{command}" for key, job in zip(keys, jobs)]
 
     def _sandbox_command(self, member: MemberPlan) -> str:
         """The member's sandbox command, built once per distinct evaluate section (it hashes the image)."""
@@ -344,7 +346,7 @@ class DagSubmitter:
 
     # -- local: stage by stage, waiting ---------------------------------------------------------------
 
-    def _wait(self, keys: list[Key], job) -> bool:
+    def _wait(self, keys: list[ElementKey], job) -> bool:
         """Wait for a local job that serves ``keys``; states follow the outputs' .done markers."""
         self._record(keys, [job] * len(keys))
         error = None
@@ -352,19 +354,19 @@ class DagSubmitter:
             job.result()
         except Exception as exc:  # the job's own exception: recorded, the run goes on where it can
             error = exception_line(exc)
-            log.error("%s failed: %s", keys[0][0], error)
+            log.error("%s failed: %s", keys[0].stage, error)
         changes = []
         for key in keys:
-            done = self.plan.is_done(*key)
+            done = self.plan.is_done(key)
             changes.append(StateChange(self._id_of(key), COMPLETED if done else FAILED,
                                        None if done else (error or "finished without its output")))
         self.store.update_states(changes)
-        return all(self.plan.is_done(*key) for key in keys)
+        return all(self.plan.is_done(key) for key in keys)
 
-    def run_local(self, todo: set[Key]) -> None:
+    def run_local(self, todo: set[ElementKey]) -> None:
         for member in self.plan.members:
             name = member.name
-            key = ("train", name, "")
+            key = member.train_key
             if key in todo and not self._wait([key], self.submitter.submit(
                     self._train_element(member), name=f"{self.plan.name}-{name}-train", stage="train")):
                 continue
@@ -372,10 +374,10 @@ class DagSubmitter:
             if gen:  # one job for all of them: the model is loaded once
                 self._wait(gen, self.submitter.submit(self._generation_element(gen),
                                                       name=f"{self.plan.name}-{name}-generate", stage="generate"))
-            ready = [t for t in member.eval_tasks if ("evaluate", name, t) in todo
-                     and all(member.is_done("generate", t, shard_of(k)) for k in member.generate_keys(t))]
+            ready = [t for t in member.eval_tasks if member.evaluate_key(t) in todo
+                     and all(member.is_done("generate", t, k.shard) for k in member.generate_keys(t))]
             if ready:
-                self._wait([("evaluate", name, t) for t in ready], self.submitter.submit(
+                self._wait([member.evaluate_key(t) for t in ready], self.submitter.submit(
                     self._evaluation_element(member, ready), name=f"{self.plan.name}-{name}-evaluate",
                     stage="evaluate"))
         if COLLECT_KEY in todo:

@@ -15,7 +15,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from mft_hpc.runplan.plan import Key, RunPlan
+from mft_hpc.rundir.states import COLLECT_MEMBER
+from mft_hpc.runplan.key import ElementKey
+from mft_hpc.runplan.plan import RunPlan
 from mft_hpc.slurm.limits import SiteLimits
 
 WAVES_META = "waves"
@@ -25,21 +27,21 @@ RETRY_DELAY = "now+180"  # when nothing fits: when the advance job looks again
 
 @dataclass(frozen=True)
 class WaveCut:
-    now: set[Key]     # submitted now
-    later: set[Key]   # left to the advance job
+    now: set[ElementKey]     # submitted now
+    later: set[ElementKey]   # left to the advance job
     note: str = ""    # how the run is cut, in words ('' when it fits at once)
 
 
-def _by_member(plan: RunPlan, todo: set[Key]) -> list[tuple[str, list[Key]]]:
-    groups: dict[str, list[Key]] = {}
+def _by_member(plan: RunPlan, todo: set[ElementKey]) -> list[tuple[str, list[ElementKey]]]:
+    groups: dict[str, list[ElementKey]] = {}
     for key in todo:
-        groups.setdefault(key[1], []).append(key)
+        groups.setdefault(key.member, []).append(key)
     order = [m.name for m in plan.members]
     return [(name, groups[name]) for name in order if name in groups] + \
         [(name, keys) for name, keys in groups.items() if name not in set(order)]
 
 
-def cut_wave(plan: RunPlan, todo: set[Key], limits: SiteLimits | None) -> WaveCut:
+def cut_wave(plan: RunPlan, todo: set[ElementKey], limits: SiteLimits | None) -> WaveCut:
     """The part of ``todo`` to submit now; the rest waits for the advance job."""
     if limits is None or not todo:
         return WaveCut(set(todo), set())
@@ -48,17 +50,17 @@ def cut_wave(plan: RunPlan, todo: set[Key], limits: SiteLimits | None) -> WaveCu
         return WaveCut(set(todo), set())
     budget = free - RESERVED_JOBS
     members = _by_member(plan, todo)
-    now: set[Key] = set()
+    now: set[ElementKey] = set()
     taken = 0
     for name, keys in members:
-        if name == "_run" or len(now) + len(keys) > budget:
+        if name == COLLECT_MEMBER or len(now) + len(keys) > budget:
             break
         now.update(keys)
         taken += 1
     later = set(todo) - now
     per_member = max(len(keys) for _, keys in members)
     per_wave = max(1, (limits.per_wave - RESERVED_JOBS) // per_member)
-    real_members = sum(1 for name, _ in members if name != "_run")
+    real_members = sum(1 for name, _ in members if name != COLLECT_MEMBER)
     waves_left = -(-(real_members - taken) // per_wave)
     if not now:
         note = (f"{len(todo)} jobs to queue, but {reason} leaves room for {free}: not even one member "

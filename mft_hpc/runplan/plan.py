@@ -3,9 +3,9 @@
 The plan is derived from the config alone, so `status`, `retry` and `resume` can rebuild it from
 the run directory (``config.yaml``) without the process that submitted the run.
 
-An element is named by a key: ``(stage, member, task)`` (task ``''`` for train and collect), or
-``(stage, member, task, shard)`` for one shard of a generation task split by ``generate.shard_size``.
-Several generation keys may share one array element (``generate.tasks_per_element``).
+An element is named by an ``ElementKey`` (mft_hpc.runplan.key): its stage, member, task, and shard for
+one shard of a generation task split by ``generate.shard_size``. Several generation keys may share
+one array element (``generate.tasks_per_element``).
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ from mft_hpc.generate.shards import n_shards, pack, task_size
 from mft_hpc.rundir import MemberDir, RunDir, done_problem
 from mft_hpc.rundir.done import DONE_SUFFIX
 from mft_hpc.rundir.layout import generations_file_name, generations_folder_name, metrics_file_name, metrics_folder_name
-
-Key = tuple  # (stage, member, task) or (stage, member, task, shard): see the module docstring
+from mft_hpc.runplan.key import ElementKey
 
 # Keys whose values are paths: made absolute at submission, because jobs may run elsewhere.
 _PATH_KEYS = (("model", "path"), ("model", "import_cache"), ("generate", "benchmarks"), ("evaluate", "image"),
@@ -120,13 +119,39 @@ class MemberPlan:
         gen = self.config.generate
         return n_shards(task_size(task, gen.limit), gen.shard_size)
 
-    def generate_keys(self, task: str | None = None) -> list[Key]:
-        """The generation elements of one task (or of all tasks, in task order)."""
-        tasks = self.tasks if task is None else [task]
-        return [("generate", self.name, t) if self.shard_count(t) == 1 else ("generate", self.name, t, k)
-                for t in tasks for k in range(self.shard_count(t))]
+    # Keys are made once per member and shared: a 1,000-member sweep has 27,000 of them, looked up in
+    # sets many times per submission (the same object matches without a field comparison). One tuple
+    # and one dict per member hold them: each long-lived object adds to the garbage collector's work.
+    @cached_property
+    def train_key(self) -> ElementKey:
+        return ElementKey("train", self.name)
 
-    def generate_groups(self, keys: list[Key]) -> list[list[Key]]:
+    @cached_property
+    def _generate_keys(self) -> tuple[ElementKey, ...]:
+        return tuple(key for task in self.tasks for key in self._task_generate_keys(task))
+
+    def _task_generate_keys(self, task: str) -> list[ElementKey]:
+        count = self.shard_count(task)
+        if count == 1:
+            return [ElementKey("generate", self.name, task)]
+        return [ElementKey("generate", self.name, task, shard) for shard in range(count)]
+
+    def generate_keys(self, task: str | None = None) -> list[ElementKey]:
+        """The generation elements of one task (or of all tasks, in task order)."""
+        if task is None:
+            return list(self._generate_keys)
+        if task in self._shard_counts:
+            return [key for key in self._generate_keys if key.task == task]
+        return self._task_generate_keys(task)
+
+    @cached_property
+    def _evaluate_keys(self) -> dict[str, ElementKey]:
+        return {task: ElementKey("evaluate", self.name, task) for task in self.tasks}
+
+    def evaluate_key(self, task: str) -> ElementKey:
+        return self._evaluate_keys.get(task) or ElementKey("evaluate", self.name, task)
+
+    def generate_groups(self, keys: list[ElementKey]) -> list[list[ElementKey]]:
         """Generation keys packed into array elements, ``generate.tasks_per_element`` per element (one
         model load each); every key keeps its own state, progress and resume point."""
         return pack(keys, self.config.generate.tasks_per_element)
@@ -176,43 +201,43 @@ class RunPlan:
     def member(self, name: str) -> MemberPlan:
         return self._by_name[name]
 
-    def output_of(self, stage: str, member: str, task: str = "", shard: int | None = None) -> Path:
-        return self.leaderboard if stage == "collect" else self.member(member).output_of(stage, task, shard)
+    def output_of(self, key: ElementKey) -> Path:
+        return self.leaderboard if key.stage == "collect" else self.member(key.member).output_of(key.stage, key.task,
+                                                                                                 key.shard)
 
-    def done_problem(self, stage: str, member: str, task: str = "", shard: int | None = None) -> str | None:
-        if stage == "collect":
+    def done_problem(self, key: ElementKey) -> str | None:
+        if key.stage == "collect":
             return done_problem(self.leaderboard, deep=self.verify)
-        return self.member(member).done_problem(stage, task, shard, deep=self.verify)
+        return self.member(key.member).done_problem(key.stage, key.task, key.shard, deep=self.verify)
 
-    def is_done(self, stage: str, member: str, task: str = "", shard: int | None = None) -> bool:
-        return self.done_problem(stage, member, task, shard) is None
+    def is_done(self, key: ElementKey) -> bool:
+        return self.done_problem(key) is None
 
     @cached_property
-    def _markers(self) -> dict[Key, tuple[str, ...]]:
+    def _markers(self) -> dict[ElementKey, tuple[str, ...]]:
         return {}
 
-    def _markers_of(self, key: Key) -> tuple[str, ...]:
+    def _markers_of(self, key: ElementKey) -> tuple[str, ...]:
         """The `.done` markers any of which makes ``key`` done (a shard: its raw file or the whole task)."""
         markers = self._markers.get(key)
         if markers is None:
-            stage, member, task = key[:3]
-            if stage == "collect":
+            if key.stage == "collect":
                 paths = [str(self.leaderboard)]
             else:
-                plan = self.member(member)
-                paths = [plan.output_str(stage, task, key[3] if len(key) > 3 else None)]
-                if len(key) > 3:
-                    paths.append(plan.output_str("generate", task))
+                plan = self.member(key.member)
+                paths = [plan.output_str(key.stage, key.task, key.shard)]
+                if key.shard is not None:
+                    paths.append(plan.output_str("generate", key.task))
             markers = self._markers[key] = tuple(path + DONE_SUFFIX for path in paths)
         return markers
 
-    def marked_keys(self, keys) -> set[Key]:
+    def marked_keys(self, keys) -> set[ElementKey]:
         """Which of ``keys`` have a `.done` marker at all (whether it still certifies its output is
         ``done_problem``'s to say), listing each output folder once instead of a stat per key."""
         listings: dict[str, set[str]] = {}
         done = set()
         for key in keys:
-            if key[0] == "train" and not self.member(key[1]).config.train.enabled:
+            if key.stage == "train" and not self.member(key.member).config.train.enabled:
                 done.add(key)
                 continue
             for marker in self._markers_of(key):
@@ -227,16 +252,15 @@ class RunPlan:
                     break
         return done
 
-    def done_keys(self, keys) -> set[Key]:
+    def done_keys(self, keys) -> set[ElementKey]:
         """Which of ``keys`` are done: their marker exists and certifies their output."""
-        return {key for key in self.marked_keys(keys) if self.done_problem(*key) is None}
+        return {key for key in self.marked_keys(keys) if self.done_problem(key) is None}
 
-    def key_of(self, element) -> Key:
+    def key_of(self, element) -> ElementKey:
         """The key of a state-store element (its ``element`` column is the shard of a sharded task)."""
-        key = (element.stage, element.member, element.task)
         if element.stage == "generate" and self.member(element.member).shard_count(element.task) > 1:
-            return key + (element.element,)
-        return key
+            return ElementKey("generate", element.member, element.task, element.element)
+        return ElementKey(element.stage, element.member, element.task)
 
 
 def build_plan(run: RunDir, members: list[tuple[str, Config]], is_sweep: bool) -> RunPlan:

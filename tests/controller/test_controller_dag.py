@@ -20,6 +20,7 @@ from mft_hpc.controller.operations import cancel, resume, retry, start_run
 from mft_hpc.generate.progress import progress_path
 from mft_hpc.generate.rawfile import raw_path, read_raw
 from mft_hpc.rundir.state import COMPLETED, StateStore
+from mft_hpc.runplan.key import COLLECT_KEY, ElementKey
 
 TASKS = ["mbpp", "humanevalsynthesize-python"]
 
@@ -107,9 +108,9 @@ def test_run_reattach_resume_and_retry_after_kill(tmp_path, tiny_model_dir, benc
     leaderboard = root / "collect" / "leaderboard.json"
     stale = leaderboard.stat().st_mtime_ns   # collect ran afterany, without the victim's problems
     retried = retry(root).submitted
-    assert ("generate", "main", victim_task) in retried
-    assert ("generate", "main", "mbpp") not in retried
-    assert ("collect", "_run", "") in retried   # new results: the leaderboard is rewritten
+    assert ElementKey("generate", "main", victim_task) in retried
+    assert ElementKey("generate", "main", "mbpp") not in retried
+    assert COLLECT_KEY in retried   # new results: the leaderboard is rewritten
     elements = wait_for_run(root)
     assert leaderboard.stat().st_mtime_ns > stale
     assert {(e.stage, e.task): e.state for e in elements}[("generate", victim_task)] == COMPLETED

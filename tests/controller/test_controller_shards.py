@@ -11,7 +11,7 @@ import pytest
 from controller_helpers import wait_for_run, write_config
 
 from mft_hpc.config import load_config
-from mft_hpc.controller.dag import COLLECT_KEY
+from mft_hpc.runplan.key import COLLECT_KEY, ElementKey
 from mft_hpc.controller.operations import resume, start_run
 from mft_hpc.generate import run_task
 from mft_hpc.generate.outputs import generations_path
@@ -70,8 +70,8 @@ def test_sharded_generation_on_slurm(tmp_path, tiny_model_dir, benchmarks_dir, s
     outcome = start_run(load_config(config))
     root = tmp_path / "runs" / "shards"
     out = root / "members" / "main" / "generate"
-    shard_keys = [("generate", "main", t, k) for t in TASKS for k in range(LIMIT // SHARD_SIZE)]
-    assert set(outcome.submitted) == set(shard_keys) | {("evaluate", "main", t) for t in TASKS} | {COLLECT_KEY}
+    shard_keys = [ElementKey("generate", "main", t, k) for t in TASKS for k in range(LIMIT // SHARD_SIZE)]
+    assert set(outcome.submitted) == set(shard_keys) | {ElementKey("evaluate", "main", t) for t in TASKS} | {COLLECT_KEY}
     # the shards are the elements of one generation array
     gen_ids = [outcome.submitted[k] for k in shard_keys]
     master = master_id(gen_ids[0])
@@ -82,13 +82,13 @@ def test_sharded_generation_on_slurm(tmp_path, tiny_model_dir, benchmarks_dir, s
     with StateStore(root / "state.sqlite") as store:
         shards = store.elements(stage="generate")
     assert sorted((e.task, e.element, e.slurm_job_id) for e in shards) == sorted(
-        (k[2], k[3], outcome.submitted[k]) for k in shard_keys)
+        (k.task, k.shard, outcome.submitted[k]) for k in shard_keys)
 
     # each task's evaluation started only after every one of its shards had ended
-    evaluations = {t: outcome.submitted[("evaluate", "main", t)] for t in TASKS}
+    evaluations = {t: outcome.submitted[ElementKey("evaluate", "main", t)] for t in TASKS}
     times = sacct_times({master} | {master_id(i) for i in evaluations.values()})
     for task, job in evaluations.items():
-        own = [outcome.submitted[k] for k in shard_keys if k[2] == task]
+        own = [outcome.submitted[k] for k in shard_keys if k.task == task]
         assert all(times[job][0] >= times[shard][1] for shard in own), (task, times)
     metrics = json.loads((root / "members" / "main" / "evaluate" / "metrics_shards" / "metrics_mbpp_shards.json")
                          .read_text())
@@ -110,7 +110,7 @@ def test_sharded_generation_on_slurm(tmp_path, tiny_model_dir, benchmarks_dir, s
                  root / "members" / "main" / "evaluate" / "metrics_shards" / "metrics_mbpp_shards.json"):
         remove_done(path)
     again = resume(root).submitted
-    assert set(again) == {("generate", "main", "mbpp", 1), ("evaluate", "main", "mbpp"), COLLECT_KEY}
+    assert set(again) == {ElementKey("generate", "main", "mbpp", 1), ElementKey("evaluate", "main", "mbpp"), COLLECT_KEY}
     elements = wait_for_run(root, deadline_s=600)
     assert {e.label: e.state for e in elements} == {e.label: COMPLETED for e in elements}
     attempts = {e.label: e.attempts for e in elements}
@@ -136,8 +136,8 @@ def test_generation_on_the_local_executor(tmp_path, tiny_model_dir, benchmarks_d
         states = {e.label: e.state for e in store.elements()}
     assert states == {**{f"generate/main/{t}/{k}": COMPLETED for t in TASKS for k in shards},
                       "collect/_run/0": COMPLETED}
-    assert set(outcome.submitted) == ({("generate", "main", t, k) for t in TASKS for k in shards} if shard_size
-                                      else {("generate", "main", t) for t in TASKS}) | {COLLECT_KEY}
+    assert set(outcome.submitted) == ({ElementKey("generate", "main", t, k) for t in TASKS for k in shards} if shard_size
+                                      else {ElementKey("generate", "main", t) for t in TASKS}) | {COLLECT_KEY}
     for task in TASKS:
         assert all(is_done(raw_path(out, task, k if shard_size else None)) for k in shards)
         assert len(json.loads(generations_path(out, task, "local").read_text())) == LIMIT

@@ -17,6 +17,7 @@ from mft_hpc.errors import UserError
 from mft_hpc.evaluate.runtime import MEMORY_PER_WORKER_MB, find_apptainer
 from mft_hpc.evaluate.sandbox import evaluation_argv
 from mft_hpc.rundir.state import StateStore
+from mft_hpc.runplan.key import ElementKey
 from mft_hpc.slurm import DryRunLog, Submitter
 
 
@@ -67,7 +68,7 @@ def test_dry_run_lists_one_sandbox_command_per_evaluation_element(tmp_path):
     dag, submitted = dry_dag(tmp_path, EvaluateSection(runtime="host", unsafe_host=True))
     text = dag.render_sandbox_commands()
     for task in ("mbpp", "humanevalsynthesize-python"):
-        assert f"# evaluate/main/{task}  ({submitted[('evaluate', 'main', task)]})" in text
+        assert f"# evaluate/main/{task}  ({submitted[ElementKey('evaluate', 'main', task)]})" in text
     commands = [line for line in text.splitlines() if not line.startswith("#")]
     assert len(commands) == 2 and shlex.split(commands[0])[0] == sys.executable
 

@@ -16,6 +16,7 @@ from mft_hpc.config import load_config
 from mft_hpc.controller.operations import refresh_run, start_run
 from mft_hpc.generate.progress import progress_path
 from mft_hpc.rundir.state import COMPLETED, FAILED_STATES, PENDING, RUNNING, StateStore
+from mft_hpc.runplan.key import ElementKey
 from mft_hpc.slurm import SlurmCommands, StatusPoller
 
 RESTART_CTLD = Path(__file__).resolve().parents[1] / "cluster" / "restart_ctld.sh"
@@ -64,7 +65,7 @@ def test_requeued_training_resumes_and_its_dependents_still_run(tmp_path, tiny_m
     outcome = start_run(load_config(config))
     root = tmp_path / "runs" / "requeue"
     member = root / "members" / "main"
-    train_id = outcome.submitted[("train", "main", "")]
+    train_id = outcome.submitted[ElementKey("train", "main")]
     submitted = attempts_and_ids(root)
 
     wait_for(lambda: saved_steps(member), 420, 0.2, "the first checkpoint (the job may queue behind others)")
@@ -80,7 +81,7 @@ def test_requeued_training_resumes_and_its_dependents_still_run(tmp_path, tiny_m
     assert len(starts) == 2 and starts[1]["resumed_from"] is not None, starts  # resumed from its checkpoint
     assert saved_steps(member)[-1] == 300
     # afterok held across the requeue: generation started only after the requeued training ended
-    gen_id = outcome.submitted[("generate", "main", "mbpp")]
+    gen_id = outcome.submitted[ElementKey("generate", "main", "mbpp")]
     assert sacct_rows(gen_id)[-1][1] >= records[-1][2], (sacct_rows(gen_id), records)
     board = json.loads((root / "collect" / "leaderboard.json").read_text())
     assert [row["member"] for row in board["members"]] == ["main"]

@@ -14,6 +14,7 @@ from polling import wait_for
 from mft_hpc.config import load_config
 from mft_hpc.controller.operations import start_run
 from mft_hpc.rundir.state import COMPLETED
+from mft_hpc.runplan.key import ElementKey
 from mft_hpc.tasks.names import TASK_NAMES
 from mft_hpc.tasks.registry import load_problems
 
@@ -71,8 +72,8 @@ def test_sweep_end_to_end_on_slurm(tmp_path, tiny_model_dir, benchmarks_dir, slu
 
     # pipelining: some task's evaluation started before a later task's generation ended
     for member in ("lr1e-06", "lr0.01"):
-        gen = [outcome.submitted[("generate", member, t)] for t in TASK_NAMES]
-        ev = [outcome.submitted[("evaluate", member, t)] for t in TASK_NAMES]
+        gen = [outcome.submitted[ElementKey("generate", member, t)] for t in TASK_NAMES]
+        ev = [outcome.submitted[ElementKey("evaluate", member, t)] for t in TASK_NAMES]
         times = sacct_times(sorted({i.split("_")[0] for i in gen + ev}))
         assert any(times[ev[i]][0] < times[gen[j]][1] for i in range(13) for j in range(i + 1, 13)), times
 

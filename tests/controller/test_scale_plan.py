@@ -9,11 +9,12 @@ import re
 import pytest
 
 from mft_hpc.config.schema import Config
-from mft_hpc.controller.dag import COLLECT_KEY, all_keys, choose_layout, element_specs
+from mft_hpc.controller.dag import all_keys, choose_layout, element_specs
 from mft_hpc.controller.submit import DagSubmitter
 from mft_hpc.controller.waves import cut_wave
 from mft_hpc.rundir import RunDir
 from mft_hpc.rundir.state import CANCELLED, COMPLETED, FAILED, PENDING, ElementSpec, StateChange, StateStore
+from mft_hpc.runplan.key import COLLECT_KEY, ElementKey
 from mft_hpc.runplan.plan import build_plan
 from mft_hpc.slurm import DryRunLog, SlurmCommands, Submitter
 from mft_hpc.slurm.limits import SiteLimits, count_jobs, parse_associations
@@ -55,11 +56,11 @@ def test_task_major_submissions_do_not_grow_with_members(tmp_path, members):
     submitted, log, recorded = dry_submit(plan)
     assert len(log.scripts) == 1 + len(TASKS) + len(TASKS) + 1
     assert recorded == submitted and len(submitted) == members * (1 + 2 * len(TASKS)) + 1
-    train = submitted[("train", "seed0", "")].split("_")[0]
+    train = submitted[ElementKey("train", "seed0")].split("_")[0]
     for m in range(members):  # element m of every array is member m
-        assert submitted[("train", f"seed{m}", "")] == f"{train}_{m}"
+        assert submitted[ElementKey("train", f"seed{m}")] == f"{train}_{m}"
         for task in TASKS:
-            gen, ev = submitted[("generate", f"seed{m}", task)], submitted[("evaluate", f"seed{m}", task)]
+            gen, ev = submitted[ElementKey("generate", f"seed{m}", task)], submitted[ElementKey("evaluate", f"seed{m}", task)]
             assert gen.endswith(f"_{m}") and ev.endswith(f"_{m}")
             assert flags(log.scripts[gen.split("_")[0]])["dependency"] == f"aftercorr:{train}"
             assert flags(log.scripts[ev.split("_")[0]])["dependency"] == f"aftercorr:{gen.split('_')[0]}"
@@ -88,8 +89,8 @@ def test_max_array_size_splits_stay_aligned_across_chained_arrays(tmp_path):
         assert [flags(log.scripts[j])["dependency"] for j in gen] == [f"aftercorr:{j}" for j in train]
         assert [flags(log.scripts[j])["dependency"] for j in ev] == [f"aftercorr:{j}" for j in gen]
     # member 12 is element 2 of the second piece everywhere
-    assert submitted[("train", "seed12", "")] == f"{train[1]}_2"
-    assert submitted[("evaluate", "seed12", "mbpp")].endswith("_2")
+    assert submitted[ElementKey("train", "seed12")] == f"{train[1]}_2"
+    assert submitted[ElementKey("evaluate", "seed12", "mbpp")].endswith("_2")
 
 
 def test_shards_get_one_array_per_shard_and_evaluation_waits_on_each(tmp_path):
@@ -97,8 +98,8 @@ def test_shards_get_one_array_per_shard_and_evaluation_waits_on_each(tmp_path):
     submitted, log, _ = dry_submit(plan)
     assert len(log.scripts) == 1 + 2 * len(TASKS) + len(TASKS) + 1
     for m in (0, 19):
-        shards = [submitted[("generate", f"seed{m}", "mbpp", k)] for k in (0, 1)]
-        ev = submitted[("evaluate", f"seed{m}", "mbpp")]
+        shards = [submitted[ElementKey("generate", f"seed{m}", "mbpp", k)] for k in (0, 1)]
+        ev = submitted[ElementKey("evaluate", f"seed{m}", "mbpp")]
         assert {s.split("_")[0] for s in shards} != {shards[0].split("_")[0]}  # two arrays
         assert flags(log.scripts[ev.split("_")[0]])["dependency"] == ",".join(  # both hold, element for element
             f"aftercorr:{s.split('_')[0]}" for s in shards)
@@ -108,22 +109,22 @@ def test_a_subset_that_does_not_line_up_gets_its_own_jobs(tmp_path):
     """A retry of one member's training: its generation lines up with the new 1-element training
     (afterok); evaluations whose generation is still queued from before wait on those ids."""
     plan = sweep_plan(tmp_path, 20, limit=4)
-    todo = {("train", "seed3", "")} | {("generate", "seed3", t) for t in TASKS} | \
-        {("evaluate", "seed3", t) for t in TASKS} | {("evaluate", "seed4", "mbpp")}
-    in_flight = {("generate", "seed4", "mbpp"): "777_4"}
+    todo = {ElementKey("train", "seed3")} | {ElementKey("generate", "seed3", t) for t in TASKS} | \
+        {ElementKey("evaluate", "seed3", t) for t in TASKS} | {ElementKey("evaluate", "seed4", "mbpp")}
+    in_flight = {ElementKey("generate", "seed4", "mbpp"): "777_4"}
     submitted, log, _ = dry_submit(plan, todo, layout="task", in_flight=in_flight)
     assert set(submitted) == todo
-    train = submitted[("train", "seed3", "")]
-    gen = submitted[("generate", "seed3", "mbpp")]
+    train = submitted[ElementKey("train", "seed3")]
+    gen = submitted[ElementKey("generate", "seed3", "mbpp")]
     assert flags(log.scripts[gen])["dependency"] == f"afterok:{train}"  # a 1-element array is a plain job
-    assert flags(log.scripts[submitted[("evaluate", "seed4", "mbpp")]])["dependency"] == "afterok:777_4"
+    assert flags(log.scripts[submitted[ElementKey("evaluate", "seed4", "mbpp")]])["dependency"] == "afterok:777_4"
 
 
 def test_training_disabled_generation_arrays_wait_on_nothing(tmp_path):
     plan = sweep_plan(tmp_path, 20, train=False, limit=4)
     submitted, log, _ = dry_submit(plan)
     assert len(log.scripts) == len(TASKS) + len(TASKS) + 1
-    assert "dependency" not in flags(log.scripts[submitted[("generate", "seed0", "mbpp")].split("_")[0]])
+    assert "dependency" not in flags(log.scripts[submitted[ElementKey("generate", "seed0", "mbpp")].split("_")[0]])
 
 
 def limits(free_submit: int | None = None, max_job_count: int = 10000, held: int = 0) -> SiteLimits:
@@ -136,7 +137,7 @@ def test_waves_cut_whole_members_within_the_tighter_limit(tmp_path):
     todo = set(all_keys(plan))
     assert cut_wave(plan, todo, limits()).later == set()
     cut = cut_wave(plan, todo, limits(free_submit=30))
-    assert {key[1] for key in cut.now} == {f"seed{m}" for m in range(4)}  # 4 x 7 = 28 = 30 - 2 reserved
+    assert {key.member for key in cut.now} == {f"seed{m}" for m in range(4)}  # 4 x 7 = 28 = 30 - 2 reserved
     assert len(cut.now) == 28 and COLLECT_KEY in cut.later and cut.now | cut.later == todo
     assert "MaxSubmitJobs=30" in cut.note and "wave 1 = 4 of 10 members" in cut.note
     cut = cut_wave(plan, todo, limits(max_job_count=100, held=60))  # others' jobs leave room for 40
@@ -224,11 +225,11 @@ def test_task_major_with_several_tasks_per_generation_element(tmp_path):
     plan = sweep_plan(tmp_path, 20, limit=4, tasks_per_element=2)  # elements: (mbpp, python), (go)
     submitted, log, recorded = dry_submit(plan)
     assert len(log.scripts) == 1 + 2 + len(TASKS) + 1 and recorded == submitted
-    first, second = (submitted[("generate", "seed7", t)] for t in ("mbpp", "humanevalsynthesize-go"))
-    assert submitted[("generate", "seed7", "humanevalsynthesize-python")] == first  # one element, two tasks
+    first, second = (submitted[ElementKey("generate", "seed7", t)] for t in ("mbpp", "humanevalsynthesize-go"))
+    assert submitted[ElementKey("generate", "seed7", "humanevalsynthesize-python")] == first  # one element, two tasks
     assert first.endswith("_7") and second.endswith("_7") and first.split("_")[0] != second.split("_")[0]
     for task, parent in (("mbpp", first), ("humanevalsynthesize-go", second)):
-        ev = submitted[("evaluate", "seed7", task)].split("_")[0]
+        ev = submitted[ElementKey("evaluate", "seed7", task)].split("_")[0]
         assert flags(log.scripts[ev])["dependency"] == f"aftercorr:{parent.split('_')[0]}"
 
 

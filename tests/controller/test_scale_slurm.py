@@ -17,6 +17,7 @@ from mft_hpc.controller.operations import start_run
 from mft_hpc.controller.submit import StageElements
 from mft_hpc.controller.waves import read_waves
 from mft_hpc.rundir.state import CANCELLED, COMPLETED, FAILED, PLANNED, StateStore
+from mft_hpc.runplan.key import COLLECT_KEY, ElementKey
 from mft_hpc.runplan.runfile import load_run
 
 cloudpickle.register_pickle_by_value(scale_stages)
@@ -73,13 +74,13 @@ def test_40_member_sweep_in_task_major_arrays(tmp_path, tiny_model_dir, benchmar
         elements = {plan.key_of(e): e for e in store.elements()}
     states = {key: e.state for key, e in elements.items()}
     failed = "seed5"
-    assert states[("train", failed, "")] == FAILED
-    downstream = {key for key in states if key[1] == failed and key[0] != "train"}
+    assert states[ElementKey("train", failed)] == FAILED
+    downstream = {key for key in states if key.member == failed and key.stage != "train"}
     assert len(downstream) == 2 * len(TASKS) and {states[key] for key in downstream} == {CANCELLED}
-    others = {key: state for key, state in states.items() if key[1] not in (failed, "_run")}
+    others = {key: state for key, state in states.items() if key.member not in (failed, COLLECT_KEY.member)}
     assert set(others.values()) == {COMPLETED}, {k: s for k, s in others.items() if s != COMPLETED}
     # collect ran (afterany) and ranked the others, but a leaderboard missing seed5 is not finished
-    collect = elements[("collect", "_run", "")]
+    collect = elements[COLLECT_KEY]
     assert collect.state == FAILED and "leaderboard incomplete" in collect.last_error and failed in collect.last_error
     assert (root / "collect" / "leaderboard.json").is_file()
 
@@ -87,10 +88,10 @@ def test_40_member_sweep_in_task_major_arrays(tmp_path, tiny_model_dir, benchmar
     times = sacct_times([e.slurm_job_id for e in elements.values()])
     job = {key: e.slurm_job_id for key, e in elements.items()}
     for m in (0, 1):
-        generation_start = times[job[("generate", f"seed{m}", TASKS[0])]][0]
-        training_start, training_end = times[job[("train", f"seed{m}", "")]]
-        assert generation_start >= times[job[("train", f"seed{m}", "")]][1]
-        assert generation_start < times[job[("train", f"seed{m + 1}", "")]][1], (m, times)
+        generation_start = times[job[ElementKey("generate", f"seed{m}", TASKS[0])]][0]
+        training_start, training_end = times[job[ElementKey("train", f"seed{m}")]]
+        assert generation_start >= times[job[ElementKey("train", f"seed{m}")]][1]
+        assert generation_start < times[job[ElementKey("train", f"seed{m + 1}")]][1], (m, times)
         assert training_start <= generation_start
 
     text = render_plain(read_run(root))  # a large sweep: the aggregate view

@@ -8,12 +8,13 @@ import json
 import pytest
 
 from mft_hpc.config.schema import Config
-from mft_hpc.controller.dag import COLLECT_KEY, all_keys, descendants, element_specs
+from mft_hpc.controller.dag import all_keys, descendants, element_specs
 from mft_hpc.controller.submit import DagSubmitter
 from mft_hpc.generate.rawfile import raw_path
 from mft_hpc.generate.shards import n_shards, task_size
 from mft_hpc.rundir import RunDir, mark_done
 from mft_hpc.rundir.state import COMPLETED, FAILED, PENDING, PLANNED, RUNNING, ElementSpec, StateChange, StateStore
+from mft_hpc.runplan.key import COLLECT_KEY, ElementKey
 from mft_hpc.runplan.plan import build_plan
 from mft_hpc.slurm import DryRunLog, Submitter
 
@@ -41,8 +42,8 @@ def test_task_size_without_reading_the_data():
 def test_one_generation_element_per_shard(tmp_path):
     plan = plan_for(tmp_path, limit=4, shard_size=2)
     member = plan.member("main")
-    assert member.generate_keys() == [("generate", "main", t, k) for t in TASKS for k in (0, 1)]
-    assert member.generate_keys("mbpp") == [("generate", "main", "mbpp", 0), ("generate", "main", "mbpp", 1)]
+    assert member.generate_keys() == [ElementKey("generate", "main", t, k) for t in TASKS for k in (0, 1)]
+    assert member.generate_keys("mbpp") == [ElementKey("generate", "main", "mbpp", 0), ElementKey("generate", "main", "mbpp", 1)]
     assert all_keys(plan) == member.generate_keys() + [COLLECT_KEY]
 
 
@@ -52,10 +53,10 @@ def test_shard_count_follows_size_limit_and_shard_size(tmp_path):
     member = plan_for(tmp_path / "b", shard_size=100, limit=150).member("main")
     assert member.shard_count("mbpp") == 2 and member.shard_count("humanevalsynthesize-python") == 2
     member = plan_for(tmp_path / "c", shard_size=200).member("main")  # humaneval fits in one element
-    assert member.generate_keys("humanevalsynthesize-python") == [("generate", "main", "humanevalsynthesize-python")]
+    assert member.generate_keys("humanevalsynthesize-python") == [ElementKey("generate", "main", "humanevalsynthesize-python")]
     assert len(member.generate_keys("mbpp")) == 3
     member = plan_for(tmp_path / "d", limit=4).member("main")  # no shard_size: one element per task
-    assert member.generate_keys() == [("generate", "main", t) for t in TASKS]
+    assert member.generate_keys() == [ElementKey("generate", "main", t) for t in TASKS]
 
 
 def test_shard_elements_in_the_state_store(tmp_path):
@@ -69,9 +70,9 @@ def test_shard_elements_in_the_state_store(tmp_path):
         assert {e.label for e in elements} >= {"generate/main/mbpp/0", "generate/main/mbpp/1"}
         for e in elements:  # a shard's output is its raw file; the key round-trips through the store
             assert e.output_path == str(raw_path(member.generate_dir, e.task, e.element))
-            assert plan.key_of(e) == ("generate", "main", e.task, e.element)
+            assert plan.key_of(e) == ElementKey("generate", "main", e.task, e.element)
         evaluation = store.elements(stage="evaluate")
-        assert [plan.key_of(e) for e in evaluation] == [("evaluate", "main", t) for t in sorted(TASKS)]
+        assert [plan.key_of(e) for e in evaluation] == [ElementKey("evaluate", "main", t) for t in sorted(TASKS)]
 
 
 def test_unsharded_keys_stay_three_tuples(tmp_path):
@@ -80,24 +81,24 @@ def test_unsharded_keys_stay_three_tuples(tmp_path):
         store.add_elements(element_specs(plan))
         keys = {plan.key_of(e) for e in store.elements()}
     assert keys == set(all_keys(plan))
-    assert ("generate", "main", "mbpp") in keys
+    assert ElementKey("generate", "main", "mbpp") in keys
 
 
 def test_shard_is_done_by_its_raw_file_or_the_whole_task(tmp_path):
     plan = plan_for(tmp_path, limit=4, shard_size=2)
     member = plan.member("main")
-    assert not plan.is_done("generate", "main", "mbpp", 0)
+    assert not plan.is_done(ElementKey("generate", "main", "mbpp", 0))
     mark_done(raw_path(member.generate_dir, "mbpp", 0))
-    assert plan.is_done("generate", "main", "mbpp", 0)
-    assert not plan.is_done("generate", "main", "mbpp", 1)
-    assert not plan.is_done("generate", "main", "mbpp")  # the task: its merged generations file
+    assert plan.is_done(ElementKey("generate", "main", "mbpp", 0))
+    assert not plan.is_done(ElementKey("generate", "main", "mbpp", 1))
+    assert not plan.is_done(ElementKey("generate", "main", "mbpp"))  # the task: its merged generations file
     mark_done(member.generation_file("mbpp"))
-    assert plan.is_done("generate", "main", "mbpp", 1) and plan.is_done("generate", "main", "mbpp")
+    assert plan.is_done(ElementKey("generate", "main", "mbpp", 1)) and plan.is_done(ElementKey("generate", "main", "mbpp"))
 
 
 def test_descendants_of_a_shard(tmp_path):
     plan = plan_for(tmp_path, evaluate=True, limit=4, shard_size=2)
-    assert descendants(plan, [("generate", "main", "mbpp", 1)]) == {("evaluate", "main", "mbpp"), COLLECT_KEY}
+    assert descendants(plan, [ElementKey("generate", "main", "mbpp", 1)]) == {ElementKey("evaluate", "main", "mbpp"), COLLECT_KEY}
 
 
 def dry_submit(plan, todo, in_flight=None):
@@ -123,10 +124,10 @@ def test_each_evaluation_waits_for_exactly_its_own_shards(tmp_path):
     assert gen == ["DRY1_0", "DRY1_1", "DRY1_2", "DRY1_3"]  # one array, one element per shard
     assert "#SBATCH --array=0-3%" in log.scripts["DRY1"]
     for task, shards in (("mbpp", "DRY1_0:DRY1_1"), ("humanevalsynthesize-python", "DRY1_2:DRY1_3")):
-        job = submitted[("evaluate", "main", task)]
+        job = submitted[ElementKey("evaluate", "main", task)]
         assert dependency_of(log.scripts[job]) == f"afterok:{shards}"
     collect = submitted[COLLECT_KEY]
-    evaluations = sorted(submitted[("evaluate", "main", t)] for t in TASKS)
+    evaluations = sorted(submitted[ElementKey("evaluate", "main", t)] for t in TASKS)
     assert dependency_of(log.scripts[collect]) == "afterany:" + ":".join(evaluations)
     # every element is recorded with its own (fake) job id
     assert {k: e.slurm_job_id for k, e in elements.items()} == submitted
@@ -136,7 +137,7 @@ def test_each_evaluation_waits_for_exactly_its_own_shards(tmp_path):
 def test_unsharded_evaluation_stays_one_aftercorr_array(tmp_path):
     plan = plan_for(tmp_path, evaluate=True, limit=4)
     submitted, log, _ = dry_submit(plan, all_keys(plan))
-    assert submitted[("evaluate", "main", "mbpp")] == "DRY2_0"
+    assert submitted[ElementKey("evaluate", "main", "mbpp")] == "DRY2_0"
     assert dependency_of(log.scripts["DRY2"]) == "aftercorr:DRY1"
 
 
@@ -144,11 +145,11 @@ def test_resubmitted_shard_is_the_only_new_parent(tmp_path):
     """A resume after one shard's output was lost: that shard alone, its task's evaluation after it,
     and after the shard still running from before (an in-flight parent)."""
     plan = plan_for(tmp_path, evaluate=True, limit=4, shard_size=2)
-    todo = [("generate", "main", "mbpp", 1), ("evaluate", "main", "mbpp"), COLLECT_KEY]
-    submitted, log, _ = dry_submit(plan, todo, in_flight={("generate", "main", "mbpp", 0): "DRY77_0"})
+    todo = [ElementKey("generate", "main", "mbpp", 1), ElementKey("evaluate", "main", "mbpp"), COLLECT_KEY]
+    submitted, log, _ = dry_submit(plan, todo, in_flight={ElementKey("generate", "main", "mbpp", 0): "DRY77_0"})
     assert set(submitted) == set(todo)
-    assert submitted[("generate", "main", "mbpp", 1)] == "DRY1"  # a 1-element array is a plain job
-    assert dependency_of(log.scripts[submitted[("evaluate", "main", "mbpp")]]) == "afterok:DRY77_0:DRY1"  # in shard order
+    assert submitted[ElementKey("generate", "main", "mbpp", 1)] == "DRY1"  # a 1-element array is a plain job
+    assert dependency_of(log.scripts[submitted[ElementKey("evaluate", "main", "mbpp")]]) == "afterok:DRY77_0:DRY1"  # in shard order
 
 
 @pytest.mark.parametrize("states, cell", [

@@ -88,7 +88,7 @@ def test_sweep_jobs_carry_their_stage_resources(tmp_path, tiny_model_dir, benchm
     for key, job_id in outcome.submitted.items():
         row = rows[job_id]
         got = (row["Partition"], tres(row).get("gres/gpu"), row["ReqMem"], row["Timelimit"], row["Constraints"])
-        assert got == expected[key[0]], (key, row)
+        assert got == expected[key.stage], (key, row)
         assert row["NNodes"] == "1" and row["State"] == "COMPLETED", (key, row)
 
     for element in elements:  # setup lines ran in every job, before its command, on its node

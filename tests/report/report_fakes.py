@@ -15,9 +15,10 @@ from pathlib import Path
 import yaml
 
 from mft_hpc.config import load_config
-from mft_hpc.controller.dag import COLLECT_KEY, all_keys, element_specs, store_key
+from mft_hpc.controller.dag import all_keys, element_specs
 from mft_hpc.rundir import RunDir, atomic_write_json, mark_done
 from mft_hpc.rundir.state import StateChange, StateStore
+from mft_hpc.runplan.key import COLLECT_KEY
 from mft_hpc.runplan.plan import build_plan
 from mft_hpc.runplan.runfile import write_run
 from mft_hpc.submission.competition import BASELINE_PASS1
@@ -127,15 +128,15 @@ def record_local_jobs(plan, store: StateStore, start: float, rng: random.Random)
     clock, job = start, 4000
     for member in plan.members:
         for stage in ("train", "generate", "evaluate"):
-            keys = [k for k in all_keys(plan) if k[0] == stage and k[1] == member.name]
+            keys = [k for k in all_keys(plan) if k.stage == stage and k.member == member.name]
             job += 1
             seconds = {"train": 600, "generate": 300, "evaluate": 120}[stage] * rng.uniform(0.8, 1.2)
             for key in keys:
-                store.record_attempt(ids[store_key(key)], str(job), at=clock)
-            store.update_states([StateChange(ids[store_key(k)], "completed", at=clock + seconds) for k in keys])
+                store.record_attempt(ids[key.store_key()], str(job), at=clock)
+            store.update_states([StateChange(ids[k.store_key()], "completed", at=clock + seconds) for k in keys])
             clock += seconds
-    store.record_attempt(ids[store_key(COLLECT_KEY)], str(job + 1), at=clock)
-    store.update_states([StateChange(ids[store_key(COLLECT_KEY)], "completed", at=clock + 5)])
+    store.record_attempt(ids[COLLECT_KEY.store_key()], str(job + 1), at=clock)
+    store.update_states([StateChange(ids[COLLECT_KEY.store_key()], "completed", at=clock + 5)])
 
 
 def build_synthetic_run(root: Path, name: str, members: int, limit: int | None, benchmarks: Path, model: Path,
