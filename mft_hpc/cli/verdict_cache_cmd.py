@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from mft_hpc.cli.options import non_negative_float
+
 
 def register(verbs: argparse._SubParsersAction) -> None:
     parser = verbs.add_parser("verdict-cache", help="size or prune an evaluation verdict cache")
@@ -13,8 +15,8 @@ def register(verbs: argparse._SubParsersAction) -> None:
     size.set_defaults(func=_size)
     prune = actions.add_parser("prune", help="remove old entries (and temporary files left by dead writers)")
     prune.add_argument("dir", help="the cache directory")
-    prune.add_argument("--older-than-days", type=float, help="remove entries written more than this many days ago")
-    prune.add_argument("--max-mb", type=float, help="then remove the oldest entries until at most this many MB remain")
+    prune.add_argument("--older-than-days", type=non_negative_float, help="remove entries written more than this many days ago")
+    prune.add_argument("--max-mb", type=non_negative_float, help="then remove the oldest entries until at most this many MB remain")
     prune.set_defaults(func=_prune)
 
 
@@ -37,11 +39,6 @@ def _size(args: argparse.Namespace) -> int:
 
 
 def _prune(args: argparse.Namespace) -> int:
-    from mft_hpc.errors import UserError
-
-    for name in ("older_than_days", "max_mb"):
-        if getattr(args, name) is not None and getattr(args, name) < 0:
-            raise UserError(f"--{name.replace('_', '-')} must not be negative")
     cache = _cache(args.dir)
     done = cache.prune(older_than_s=None if args.older_than_days is None else args.older_than_days * 86400,
                        max_bytes=None if args.max_mb is None else int(args.max_mb * 2**20))
