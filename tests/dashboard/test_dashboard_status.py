@@ -103,34 +103,35 @@ def test_logs_of_unknown_or_unwritten_elements_exit_2(fake_run, capsys):
     assert "log not written yet" in capsys.readouterr().err
 
 
-def _read_until(master: int, needle: str, deadline: float) -> str:
+def _read_terminal(master: int, deadline: float, done) -> tuple[bool, str]:
+    """Read what the program writes to its terminal until ``done(seen)`` or the deadline: (done, seen)."""
     import select
     import time
 
     seen = b""
     while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.2)
+        if done(seen):
+            return True, seen.decode(errors="replace")
+        ready, _, _ = select.select([master], [], [], 0.1)
         if ready:
             try:
                 seen += os.read(master, 65536)
             except OSError:
                 break
-            if needle.encode() in seen:
-                return seen.decode(errors="replace")
-    raise AssertionError(f"{needle!r} not shown within the deadline; got {seen.decode(errors='replace')[-500:]}")
+    return done(seen), seen.decode(errors="replace")
+
+
+def _read_until(master: int, needle: str, deadline: float) -> str:
+    shown, seen = _read_terminal(master, deadline, lambda seen: needle.encode() in seen)
+    assert shown, f"{needle!r} not shown within the deadline; got {seen[-500:]}"
+    return seen
 
 
 def _drain_until_exit(master: int, proc, deadline: float) -> None:
-    import select
+    """A terminal keeps reading while the program exits: a full pty would block its last writes."""
     import time
 
-    while proc.poll() is None and time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.1)
-        if ready:
-            try:
-                os.read(master, 65536)
-            except OSError:
-                break
+    _read_terminal(master, deadline, lambda seen: proc.poll() is not None)
     proc.wait(timeout=max(0.1, deadline - time.monotonic()))
 
 
@@ -153,7 +154,7 @@ def test_watch_on_a_terminal_refreshes_from_files_until_ctrl_c(fake_run):
         write_metrics(fake_run, SLOW, {t: 0.5 for t in TASK_NAMES})  # evaluation finishes meanwhile
         _read_until(master, "0.5000", deadline)                 # a later refresh shows it
         proc.send_signal(signal.SIGINT)
-        _drain_until_exit(master, proc, time.monotonic() + 20)  # a terminal keeps reading: a full pty blocks the writer
+        _drain_until_exit(master, proc, time.monotonic() + 20)
         assert proc.returncode == 0
     finally:
         if proc.poll() is None:
