@@ -13,10 +13,11 @@ from .toolchain import PREBUILT_DIR
 
 
 JAVA_FLAGS = ["-XX:+UseSerialGC", "-XX:-UsePerfData", "-Xmx2g"]  # bounded heap: a memory bomb ends in OutOfMemoryError
-JAVAC_FLAGS = ["-J-XX:+UseSerialGC", "-J-XX:TieredStopAtLevel=1", "-J-XX:-UsePerfData"]
-# the javac server's JVM: C1 only, as for a lone javac. A batch's few hundred compiles never pay back
+# the JVM under javac, lone or as the server: C1 only. A batch's few hundred compiles never pay back
 # C2's warm-up: half the server's CPU at 8 programs and at 164 (the compiled classes are the same)
-SERVER_FLAGS = ["-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:-UsePerfData", "-Xmx1g"]
+COMPILER_JVM_FLAGS = ["-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:-UsePerfData"]
+JAVAC_FLAGS = [f"-J{flag}" for flag in COMPILER_JVM_FLAGS]
+SERVER_FLAGS = [*COMPILER_JVM_FLAGS, "-Xmx1g"]
 
 
 class JavacServer:
@@ -44,7 +45,8 @@ class JavacServer:
             if not self.compile_classes(classes, self.SOURCE):
                 self.broken = True
                 return
-        self.proc = subprocess.Popen(["java", *SERVER_FLAGS, "-cp", classes, "JavacServer", str(self.threads)], cwd=classes, env=base_env(classes),
+        self.proc = subprocess.Popen(["java", *SERVER_FLAGS, "-cp", classes, "JavacServer", str(self.threads)],
+                                     cwd=classes, env=base_env(classes),
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      text=True, encoding="utf-8", bufsize=1)
         threading.Thread(target=self._read, daemon=True).start()
