@@ -28,19 +28,19 @@ def _plan(langs: list[str], workers: int, tmp_path, sources=None) -> list[tuple[
 
 
 def test_go_programs_are_grouped_in_input_order_and_others_stay_single(tmp_path):
-    langs = ["python"] + ["go"] * 40 + ["js"]
+    langs = ["python"] + ["go"] * 70 + ["js"]
     plan = _plan(langs, 2, tmp_path)
-    assert plan[0] == ("run_one", [0]) and plan[-1] == ("run_one", [41])
+    assert plan[0] == ("run_one", [0]) and plan[-1] == ("run_one", [71])
     groups = [ids for name, ids in plan if name == "run_go_group"]
-    # 40 programs need 3 group builds per core at most GO_GROUP each: 6 groups, not 5 of 8 and a straggler
-    assert [len(g) for g in groups] == [7, 7, 7, 7, 7, 5] and max(map(len, groups)) <= GO_GROUP
-    assert sum(groups, []) == list(range(1, 41))          # every Go program exactly once, in order
-    assert [len(ids) for _, ids in _plan(["go"] * 164, 2, tmp_path)] == [GO_GROUP] * 20 + [4]
+    # 70 programs need 2 group builds per core of at most GO_GROUP each: 4 even groups, not 2 of 32 and a straggler
+    assert GO_GROUP == 32 and [len(g) for g in groups] == [18, 18, 18, 16]
+    assert sum(groups, []) == list(range(1, 71))          # every Go program exactly once, in order
+    assert [len(ids) for _, ids in _plan(["go"] * 164, 2, tmp_path)] == [28] * 5 + [24]
 
 
 def test_few_go_programs_make_one_group_per_core(tmp_path):
     assert [len(ids) for name, ids in _plan(["go"] * 8, 2, tmp_path)] == [4, 4]
-    assert [len(ids) for name, ids in _plan(["go"] * 24, 2, tmp_path)] == [6, 6, 6, 6]
+    assert [len(ids) for name, ids in _plan(["go"] * 24, 2, tmp_path)] == [12, 12]
     # a lone program (e.g. a re-run after its batch died) is built alone, exactly as the grader does
     assert _plan(["go"], 2, tmp_path) == [("run_one", [0])]
     assert _plan(["go"] * 2, 2, tmp_path) == [("run_one", [0]), ("run_one", [1])]

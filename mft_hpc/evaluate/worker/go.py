@@ -1,20 +1,28 @@
-"""Go: the grader's `go test main_test.go`, built against a warm cache, up to GO_GROUP programs per `go test`."""
+"""Go: the grader's `go test main_test.go`, built against a warm cache; in a batch, up to GO_GROUP
+programs share one test binary (a package each), the rest share one `go test` invocation."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import time
 
 from .runner import Runner, run_compiled
 from .steps import base_env, classify, read_head, run_step
+from .toolchain import GOPATH, LAYER_GOCACHE, PREBUILT_DIR
 
 
 GO_LDFLAGS = "-ldflags=-s -w"   # drops the symbol table and DWARF only (a third of the link time)
 # go test's -exec hook, run in the package dir for each test binary that built and passed vet:
 # keep the binary (atomically) instead of running it; the worker runs it under its own limits
 GO_KEEP_BINARY = "sh -c 'cp \"$0\" t.test.part && mv t.test.part t.test'"
-GO_GROUP = 8   # programs per `go test` invocation in a batch
+GO_GROUP = 32  # programs per group build in a batch (a shared binary's fixed cost is ~1.3 CPU s)
+GO_PACKAGE = "mftp{}"        # a program's package in a shared test binary
+GO_TEST_PREFIX = "TestP{}_"  # its tests' names there (the run selects them with -test.run=^TestP<id>_)
+GOTESTS = os.path.join(PREBUILT_DIR, "gotests")              # gotests.go, built by prebuild_go
+GO_VET_FLAGS = os.path.join(PREBUILT_DIR, "go-vet-flags")    # the checks `go test` runs, one per line
 
 
 def go_env(workdir: str, tool, gocache: str) -> dict:
@@ -73,6 +81,131 @@ def build_go_group(jobs, group_dir, tool, gocache) -> None:
         run_step(argv, group_dir, max(job["compile_timeout"] for job in jobs), env, nproc=tool.nproc)
 
 
+def shared_source(source: str, name_at: int, package: str) -> str | None:
+    """The program with its package clause renamed (``name_at``: the name's byte offset, from gotests)."""
+    data = source.encode("utf-8")
+    if data[name_at:name_at + 4] != b"main":
+        return None
+    return (data[:name_at] + package.encode() + data[name_at + 4:]).decode("utf-8")
+
+
+def shared_main(members: dict[int, list[str]]) -> str:
+    """The shared binary's own test file: for each program, its tests under names of its own."""
+    imports = [f'    {"_" if not tests else "p" + str(i)} "{GO_PACKAGE.format(i)}"' for i, tests in members.items()]
+    wrappers = [f"func {GO_TEST_PREFIX.format(i)}{name}(t *testing.T) {{ p{i}.{name}(t) }}"
+                for i, tests in members.items() for name in tests]
+    return "package main\n\nimport (\n    \"testing\"\n" + "\n".join(imports) + "\n)\n\n" + \
+        "\n".join(wrappers) + "\n\nvar _ testing.T\n"
+
+
+def build_go_shared(jobs, group_dir, tool, gocache) -> tuple[dict[int, str], set[int]]:
+    """Build one test binary holding several programs, a package each; returns ({job id: the
+    -test.run pattern of its tests in group_dir/shared.test}, {ids of programs vet or the compiler
+    rejected}).
+
+    A `go test -c` is ~0.55 CPU s, a third of it the link of a ~150-package binary; in a shared
+    binary the programs pay one link. Only programs that mean the same as a package of a shared
+    binary are taken (gotests: nothing runs before their tests start, nothing `go test` treats
+    specially), renamed from package main to their own package, vetted with exactly the checks `go
+    test` runs, and compiled; each runs alone with -test.run selecting its own tests, so a run
+    executes that program's code only. A program vet rejects is left out (and judged alone), the
+    rest vetted again; whatever is not in the binary at the end is built as before, which decides
+    its verdict exactly as before.
+    """
+    flags = read_head(GO_VET_FLAGS).split()
+    if not flags or not os.access(GOTESTS, os.X_OK):
+        return {}, set()
+    files = [os.path.join(group_dir, f"p{job['id']}", "main_test.go") for job in jobs]
+    step = run_step([GOTESTS, *files], group_dir, 30.0, base_env(group_dir), nproc=tool.nproc)
+    facts = [json.loads(line) for line in step.stdout_text.splitlines()] if step.rc == 0 else []
+    if len(facts) != len(jobs):
+        return {}, set()
+    root = os.path.join(group_dir, "gopath", "src")
+    members: dict[int, list[str]] = {}
+    for job, fact in zip(jobs, facts):
+        source = None if fact["alone"] else shared_source(job["source"], fact["name_at"], GO_PACKAGE.format(job["id"]))
+        if source is not None:
+            os.makedirs(os.path.join(root, GO_PACKAGE.format(job["id"])))
+            with open(os.path.join(root, GO_PACKAGE.format(job["id"]), "prog.go"), "w", encoding="utf-8") as handle:
+                handle.write(source)
+            members[job["id"]] = fact["tests"]
+    env = go_compile_env(go_env(group_dir, tool, gocache))
+    env["GOPATH"] = f"{os.path.dirname(root)}:{tool.gopath}"
+    # one program's compile limit for each step: nothing gets into the binary that would not build alone
+    limit = max(job["compile_timeout"] for job in jobs)
+    rejected: set[int] = set()
+    for _ in range(3):
+        if len(members) < 2:
+            return {}, rejected
+        with tool.compile_slots:
+            step = run_step(["go", "vet", "-p=1", *flags, *[GO_PACKAGE.format(i) for i in members]], group_dir, limit,
+                            env, nproc=tool.nproc)
+        if step.rc == 0:
+            break
+        bad = {int(m) for m in re.findall(r"^# mftp(\d+)$", step.stderr_text, re.M)} & members.keys()
+        if step.timed_out or not bad:
+            return {}, rejected
+        rejected |= bad
+        members = {i: tests for i, tests in members.items() if i not in bad}
+    else:
+        return {}, rejected
+    shared = os.path.join(root, "mftshared")
+    os.makedirs(shared)
+    with open(os.path.join(shared, "main_test.go"), "w", encoding="utf-8") as handle:
+        handle.write(shared_main(members))
+    with tool.compile_slots:
+        step = run_step(["go", "test", "-c", "-p=1", GO_LDFLAGS, "-o", os.path.join(group_dir, "shared.test")], shared,
+                        limit, env, nproc=tool.nproc)
+    if step.rc != 0 or not os.path.isfile(os.path.join(group_dir, "shared.test")):
+        return {}, rejected
+    return {i: f"-test.run=^{GO_TEST_PREFIX.format(i)}" for i in members}, rejected
+
+
+def prebuild_go(folder: str) -> bool:
+    """At image build: gotests, the vet checks `go test` runs (read from its own dry run), and a Go
+    cache with the vet facts of the packages programs import (a batch starts from a copy of it)."""
+    gocache = os.path.join(folder, "gocache")
+    shutil.copytree(LAYER_GOCACHE, gocache, symlinks=True)
+    tool_env = {**base_env(folder), "GO111MODULE": "off", "GOPATH": GOPATH, "GOCACHE": gocache, "CGO_ENABLED": "0",
+                "GOFLAGS": "", "GOTOOLCHAIN": "local"}
+    built = run_step(["go", "build", "-o", os.path.join(folder, "gotests"),
+                      os.path.join(os.path.dirname(os.path.abspath(__file__)), "gotests.go")], folder, 300.0, tool_env)
+    sample = os.path.join(folder, "gowarm")
+    os.makedirs(sample)
+    with open(os.path.join(sample, "main_test.go"), "w") as handle:
+        handle.write(GO_WARM_SOURCE)
+    dry = run_step(["go", "test", "-n", "-c", "-o", "t.test", "main_test.go"], sample, 300.0, tool_env)
+    found = re.search(r"/vet ((?:-\w+ )+)\S*vet\.cfg", dry.stderr_text + dry.stdout_text)
+    if built.rc != 0 or not found:
+        return False
+    flags = found.group(1).split()
+    with open(os.path.join(folder, "go-vet-flags"), "w") as handle:
+        handle.write("\n".join(flags) + "\n")
+    warm = run_step(["go", "vet", *flags, "main_test.go"], sample, 300.0, tool_env)
+    shutil.rmtree(sample)
+    return warm.rc == 0
+
+
+GO_WARM_SOURCE = """package main
+
+import (
+    "fmt"
+    "math"
+    "sort"
+    "strconv"
+    "strings"
+    "testing"
+
+    "github.com/stretchr/testify/assert"
+)
+
+func TestWarm(t *testing.T) {
+    _ = fmt.Sprint(math.Abs(1)); sort.Ints(nil); _ = strconv.Itoa(1); _ = strings.ToUpper("a")
+    assert.Equal(t, 1, 1)
+}
+"""
+
+
 class GoRunner(Runner):
     group_size = GO_GROUP
 
@@ -81,21 +214,24 @@ class GoRunner(Runner):
         self.gocache = os.path.join(batch.scratch, "gocache")
         if not os.path.isdir(self.gocache):
             shutil.copytree(self.tool.gocache_seed, self.gocache, symlinks=True)
+        self.run_filters: dict[int, str] = {}   # job id -> its -test.run flag, for a program in a shared binary
 
     def run(self, job, workdir):
         return run_go(job, workdir, self.tool, self.gocache)
 
     def run_built(self, job, workdir):
-        step = run_step(go_test_argv(job), workdir, job["timeout"], go_env(workdir, self.tool, self.gocache),
-                        nproc=self.tool.nproc)
+        selected = self.run_filters.pop(job["id"], None)
+        step = run_step(go_test_argv(job) + ([selected] if selected else []), workdir, job["timeout"],
+                        go_env(workdir, self.tool, self.gocache), nproc=self.tool.nproc)
         return as_timeout(classify(step) or ("pass", ""), workdir)
 
     def run_group(self, jobs: list[dict]) -> None:
-        """Build a group of Go programs with one `go test`, then run each (see build_go_group)."""
+        """Build a group of Go programs, those that can into one shared test binary (build_go_shared),
+        the others but the ones vet rejected with one `go test` (build_go_group), then run each."""
         batch = self.batch
         group_dir = os.path.join(batch.scratch, f"g{jobs[0]['id']}")
         start = time.monotonic()
-        workdirs = {}
+        workdirs, shared, rejected = {}, {}, set()
         try:
             os.makedirs(group_dir)
             for job in jobs:
@@ -104,7 +240,13 @@ class GoRunner(Runner):
                 os.makedirs(workdirs[job["id"]])
                 with open(os.path.join(workdirs[job["id"]], "main_test.go"), "w", encoding="utf-8") as handle:
                     handle.write(job["source"])
-            build_go_group(jobs, group_dir, self.tool, self.gocache)
+            try:
+                shared, rejected = build_go_shared(jobs, group_dir, self.tool, self.gocache)
+            except Exception:   # a worker-side problem: built as if there were no shared binary
+                shared, rejected = {}, set()
+            rest = [job for job in jobs if job["id"] not in shared and job["id"] not in rejected]
+            if len(rest) > 1:
+                build_go_group(rest, group_dir, self.tool, self.gocache)
         except Exception:   # a worker-side problem: every program is built alone below
             pass
         spent = (time.monotonic() - start) / len(jobs)
@@ -113,5 +255,15 @@ class GoRunner(Runner):
             if workdir is None:
                 batch.run_one(job)
                 continue
-            batch.run_one(job, workdir, os.path.isfile(os.path.join(workdir, "t.test")), spent)
+            built = False
+            if job["id"] in shared:
+                try:
+                    os.link(os.path.join(group_dir, "shared.test"), os.path.join(workdir, "t.test"))
+                    self.run_filters[job["id"]] = shared[job["id"]]
+                    built = True
+                except OSError:   # built alone
+                    pass
+            else:
+                built = os.path.isfile(os.path.join(workdir, "t.test"))
+            batch.run_one(job, workdir, built, spent)
         shutil.rmtree(group_dir, ignore_errors=True)

@@ -11,6 +11,7 @@ import sys
 
 from .batch import Batch
 from .cpp import compile_pch
+from .go import prebuild_go
 from .java import JavacServer
 from .sources import WORKER_DIR, source_files
 from .toolchain import Toolchain
@@ -59,9 +60,11 @@ def probe() -> dict:
 
 
 def prebuild(folder: str) -> int:
-    """At image build: the PCH of folder/prelude.h and the javac server's classes (see PREBUILT_DIR)."""
+    """At image build: the PCH of folder/prelude.h, the javac server's classes and the Go parts
+    (gotests, go test's vet checks, a Go cache with their facts; see PREBUILT_DIR)."""
     ok = compile_pch(os.path.join(folder, "prelude.h"))
     ok = JavacServer.compile_classes(os.path.join(folder, "javac-server"), JavacServer.SOURCE) and ok
+    ok = prebuild_go(folder) and ok
     return 0 if ok else 1
 
 

@@ -9,6 +9,8 @@ import threading
 # built into the image by `--prebuild` (containers/worker.def): the C++ prelude's PCH and
 # the javac server's classes, so a batch does not start with a serial compile of either
 PREBUILT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "prebuilt")
+LAYER_GOCACHE = "/opt/mft-hpc/gocache"   # the toolchain layer's warm Go cache; prebuild adds vet facts to a copy
+GOPATH = "/usr/share/gocode"
 
 
 class Toolchain:
@@ -17,8 +19,9 @@ class Toolchain:
     def __init__(self, spec: dict):
         self.rust_deps = spec.get("rust_deps", "/opt/mft-hpc/rust/target/debug/deps")
         self.rust_externs = spec.get("rust_externs", "/opt/mft-hpc/rust/externs.json")
-        self.gocache_seed = spec.get("gocache", "/opt/mft-hpc/gocache")
-        self.gopath = spec.get("gopath", "/usr/share/gocode")
+        prebuilt_gocache = os.path.join(PREBUILT_DIR, "gocache")
+        self.gocache_seed = spec.get("gocache") or (prebuilt_gocache if os.path.isdir(prebuilt_gocache) else LAYER_GOCACHE)
+        self.gopath = spec.get("gopath", GOPATH)
         self.nproc = spec.get("nproc")  # RLIMIT_NPROC, only where the runtime has no pids cgroup
         # gold links in a fraction of bfd's time (C++ ~3x, Rust ~2x); the linked program is the same
         self.gold = shutil.which("ld.gold") is not None
