@@ -5,6 +5,7 @@ built alone (real container)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 import pytest
@@ -51,8 +52,11 @@ SHARED = 9          # CASES[:SHARED] are taken into a shared binary (two of the 
 
 
 def _jobs() -> list[dict]:
-    return [{"id": i, "lang": "go", "source": source, "timeout": 3.0 if name == "loops" else 10.0,
-             "compile_timeout": 60.0} for i, (name, source, _) in enumerate(CASES)]
+    # each program's tests get names of their own (TestA -> TestA<i>): a name two programs share
+    # keeps the second out of the shared binary (the last test below)
+    return [{"id": i, "lang": "go", "source": source.replace("func TestA(", f"func TestA{i}(").replace(
+             "func TestB(", f"func TestB{i}("), "timeout": 3.0 if name == "loops" else 10.0, "compile_timeout": 60.0}
+            for i, (name, source, _) in enumerate(CASES)]
 
 
 def _in_container(runtime, tmp_path, argv: list[str]) -> str:
@@ -66,23 +70,32 @@ def _in_container(runtime, tmp_path, argv: list[str]) -> str:
 def test_shared_and_alone_verdicts_are_the_grader_s(apptainer_runtime):
     jobs = _jobs()
     grouped, alone = {}, {}
-    run_jobs(apptainer_runtime, jobs, 2, lambda r: grouped.__setitem__(r["id"], r["verdict"]))
+    run_jobs(apptainer_runtime, jobs, 2, lambda r: grouped.__setitem__(r["id"], r))
     for job in jobs:    # a batch of one program builds it alone, as the grader does
-        run_jobs(apptainer_runtime, [job], 1, lambda r: alone.__setitem__(r["id"], r["verdict"]))
+        run_jobs(apptainer_runtime, [job], 1, lambda r: alone.__setitem__(r["id"], r))
     expected = [(name, verdict) for name, _, verdict in CASES]
-    assert [(name, alone[i]) for i, (name, _, _) in enumerate(CASES)] == expected
-    assert [(name, grouped[i]) for i, (name, _, _) in enumerate(CASES)] == expected
+    assert [(name, alone[i]["verdict"]) for i, (name, _, _) in enumerate(CASES)] == expected
+    assert [(name, grouped[i]["verdict"]) for i, (name, _, _) in enumerate(CASES)] == expected
+    # a failing program in the shared binary reports what its own binary does: its test's name, file and line
+    def reason(record: dict) -> str:
+        return re.sub(r"\(\d+\.\d+s\)", "(time)", record["reason"])
+    assert "--- FAIL: TestA1 (time)\n    main_test.go:7: no" in reason(alone[1])
+    # (a panic's trace differs between any two builds: goroutine numbers, addresses)
+    assert [reason(grouped[i]) for i in (1, 2)] == [reason(alone[i]) for i in (1, 2)]
 
 
 def test_which_programs_share_a_binary(apptainer_runtime, tmp_path):
-    # gotests' answer for each case, and build_go_shared's split of one group: the shareable
-    # programs are in the binary, the two vet rejects are reported, the others are left to be built alone
+    # build_go_shared's split of one group: the shareable programs are in the binary, the two vet
+    # rejects are reported, the others (and a second program with the tests' names of the first)
+    # are left to be built as before
+    jobs = _jobs()
+    jobs.append({**jobs[2], "id": len(jobs)})
     script = (
         "import io, json, os, sys\n"
         "sys.path.insert(0, '/opt/mft-hpc')\n"
         "from worker.batch import Batch\n"
         "from worker.go import build_go_shared\n"
-        f"jobs = {_jobs()!r}\n"
+        f"jobs = {jobs!r}\n"
         "batch = Batch({'nonce': 'n', 'jobs': jobs, 'workers': 1}, '/scratch', io.StringIO())\n"
         "runner = batch.runners['go']\n"
         "for job in jobs:\n"
@@ -90,10 +103,10 @@ def test_which_programs_share_a_binary(apptainer_runtime, tmp_path):
         "    open(f\"/scratch/g/p{job['id']}/main_test.go\", 'w').write(job['source'])\n"
         "shared, rejected = build_go_shared(jobs, '/scratch/g', batch.tool, runner.gocache)\n"
         "print(json.dumps({'shared': sorted(shared), 'rejected': sorted(rejected),\n"
-        "                  'run': shared.get(1), 'binary': os.path.isfile('/scratch/g/shared.test')}))\n"
+        "                  'run': shared.get(2), 'binary': os.path.isfile('/scratch/g/shared.test')}))\n"
     )
     got = json.loads(_in_container(apptainer_runtime, tmp_path, ["python3", "-I", "-c", script]).splitlines()[-1])
     vet_rejects = [i for i, (_, _, verdict) in enumerate(CASES[:SHARED + 2]) if verdict == "compile_error"]
     assert got["rejected"] == vet_rejects == [SHARED, SHARED + 1]
     assert got["shared"] == list(range(SHARED)) and got["binary"]
-    assert got["run"] == "-test.run=^TestP1_"
+    assert got["run"] == "-test.run=^(TestA2|TestB2)$"      # exactly its own tests, by their own names

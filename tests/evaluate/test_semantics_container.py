@@ -25,7 +25,7 @@ CASES = [
     ("java", "public class Main { public static void main(String[] a) { int x = \"s\"; } }\n", "compile_error"),
     ("cpp", "#include <cassert>\nint main() { assert(1 == 2); }\n", "fail"),
     ("cpp", "auto f() { return 1; }\nint main() { return f() - 1; }\n", "compile_error"),  # -std=c++11
-    # Go: eight programs, so the batch builds them in groups of four (test_go_shared_container.py
+    # Go: eight programs, so the batch builds them in one group (test_go_shared_container.py
     # covers which share a binary)
     ("go", GO_TEST.format(imports="", body=""), "pass"),
     ("go", GO_TEST.format(imports="", body='t.Fatal("no")'), "fail"),

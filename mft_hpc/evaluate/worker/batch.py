@@ -54,17 +54,19 @@ class Batch:
     def tasks(self) -> list[tuple]:
         """(function, argument) per unit of work, in input order; the programs of a language that builds
         in groups (Go, groupable Rust) in groups of at most its ``group_size``, as few groups as fill
-        every core the same number of times (each group build pays the toolchain's fixed cost once)."""
+        every core the same number of times (each group build pays the toolchain's fixed cost once;
+        a group build of Go keeps ``group_cores`` = 2 cores busy by itself)."""
         heads: dict[int, tuple] = {}
         for lang, runner in self.runners.items():
             if runner.group_size <= 1:
                 continue
             members = [job for job in self.jobs if job["lang"] == lang and runner.fits_group(job)]
-            rounds = -(-len(members) // (self.workers * runner.group_size))    # group builds per core
-            size = -(-len(members) // (self.workers * rounds)) if members else 1
-            if size > 1:   # a group of one is run alone
+            at_once = max(1, self.workers // runner.group_cores)                  # group builds filling the cores
+            rounds = -(-len(members) // (at_once * runner.group_size))            # group builds per core
+            size = -(-len(members) // (at_once * rounds)) if members else 1
+            if size >= runner.group_min:   # smaller groups are run alone
                 heads.update({members[i]["id"]: (runner.run_group, members[i:i + size])
-                              for i in range(0, len(members), size) if len(members[i:i + size]) > 1})
+                              for i in range(0, len(members), size) if len(members[i:i + size]) >= runner.group_min})
         grouped = {job["id"] for _, group in heads.values() for job in group}
         units = []
         for job in self.jobs:

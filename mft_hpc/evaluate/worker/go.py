@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import threading
 import time
 
 from .runner import Runner, run_compiled
@@ -20,7 +21,6 @@ GO_LDFLAGS = "-ldflags=-s -w"   # drops the symbol table and DWARF only (a third
 GO_KEEP_BINARY = "sh -c 'cp \"$0\" t.test.part && mv t.test.part t.test'"
 GO_GROUP = 32  # programs per group build in a batch (a shared binary's fixed cost is ~1.3 CPU s)
 GO_PACKAGE = "mftp{}"        # a program's package in a shared test binary
-GO_TEST_PREFIX = "TestP{}_"  # its tests' names there (the run selects them with -test.run=^TestP<id>_)
 GOTESTS = os.path.join(PREBUILT_DIR, "gotests")              # gotests.go, built by prebuild_go
 GO_VET_FLAGS = os.path.join(PREBUILT_DIR, "go-vet-flags")    # the checks `go test` runs, one per line
 
@@ -82,35 +82,60 @@ def build_go_group(jobs, group_dir, tool, gocache) -> None:
 
 
 def shared_source(source: str, name_at: int, package: str) -> str | None:
-    """The program with its package clause renamed (``name_at``: the name's byte offset, from gotests)."""
+    """The program as a package of its own: the package clause's name replaced (``name_at``: its byte
+    offset, from gotests), behind a line directive that names the file and its lines as the grader's
+    build does (``main_test.go:9: ...`` in a failing test's output)."""
     data = source.encode("utf-8")
     if data[name_at:name_at + 4] != b"main":
         return None
-    return (data[:name_at] + package.encode() + data[name_at + 4:]).decode("utf-8")
+    return (b"/*line main_test.go:1:1*/" + data[:name_at] + package.encode() + data[name_at + 4:]).decode("utf-8")
 
 
 def shared_main(members: dict[int, list[str]]) -> str:
-    """The shared binary's own test file: for each program, its tests under names of its own."""
+    """The shared binary's own test file: each program's tests, under their own names, call its package's."""
     imports = [f'    {"_" if not tests else "p" + str(i)} "{GO_PACKAGE.format(i)}"' for i, tests in members.items()]
-    wrappers = [f"func {GO_TEST_PREFIX.format(i)}{name}(t *testing.T) {{ p{i}.{name}(t) }}"
-                for i, tests in members.items() for name in tests]
+    wrappers = [f"func {name}(t *testing.T) {{ p{i}.{name}(t) }}" for i, tests in members.items() for name in tests]
     return "package main\n\nimport (\n    \"testing\"\n" + "\n".join(imports) + "\n)\n\n" + \
         "\n".join(wrappers) + "\n\nvar _ testing.T\n"
 
 
+def run_filter(tests: list[str]) -> str:
+    """The -test.run flag that selects exactly these tests (names are identifiers: nothing to escape)."""
+    return f"-test.run=^({'|'.join(tests)})$" if tests else "-test.run=^$"
+
+
+def link_shared(members: dict[int, list[str]], root: str, output: str, tool, env: dict, limit: float) -> bool:
+    """Compile and link the shared test binary of ``members`` (their packages are under ``root``) to ``output``."""
+    shared = os.path.join(root, "mftshared")
+    shutil.rmtree(shared, ignore_errors=True)
+    os.makedirs(shared)
+    with open(os.path.join(shared, "main_test.go"), "w", encoding="utf-8") as handle:
+        handle.write(shared_main(members))
+    with tool.compile_slots:
+        # -vet=off: the programs are vetted on their own; vetting this generated file would need
+        # every program's vet facts first
+        step = run_step(["go", "test", "-c", "-p=1", "-vet=off", GO_LDFLAGS, "-o", output], shared, limit, env,
+                        nproc=tool.nproc)
+    return step.rc == 0 and os.path.isfile(output)
+
+
 def build_go_shared(jobs, group_dir, tool, gocache) -> tuple[dict[int, str], set[int]]:
     """Build one test binary holding several programs, a package each; returns ({job id: the
-    -test.run pattern of its tests in group_dir/shared.test}, {ids of programs vet or the compiler
-    rejected}).
+    -test.run flag selecting its tests in group_dir/shared.test}, {ids of the programs vet rejected}).
 
     A `go test -c` is ~0.55 CPU s, a third of it the link of a ~150-package binary; in a shared
     binary the programs pay one link. Only programs that mean the same as a package of a shared
     binary are taken (gotests: nothing runs before their tests start, nothing `go test` treats
     specially), renamed from package main to their own package, vetted with exactly the checks `go
-    test` runs, and compiled; each runs alone with -test.run selecting its own tests, so a run
-    executes that program's code only. A program vet rejects is left out (and judged alone), the
-    rest vetted again; whatever is not in the binary at the end is built as before, which decides
-    its verdict exactly as before.
+    test` runs, and compiled behind wrappers with their tests' own names (a name two programs
+    share leaves the second out); each runs alone with -test.run selecting exactly its tests, so a
+    run executes that program's code only and prints what its own binary would.
+
+    Vet and the build run at once (two cores for one group). A program vet rejects is left out
+    (and judged alone) and the rest vetted again; a binary built with it still serves the others
+    (its package has nothing that runs unless its tests are selected), one that did not build is
+    built again without it. Whatever is not in the binary at the end is built as before, which
+    decides its verdict exactly as before.
     """
     flags = read_head(GO_VET_FLAGS).split()
     if not flags or not os.access(GOTESTS, os.X_OK):
@@ -123,42 +148,49 @@ def build_go_shared(jobs, group_dir, tool, gocache) -> tuple[dict[int, str], set
     root = os.path.join(group_dir, "gopath", "src")
     members: dict[int, list[str]] = {}
     for job, fact in zip(jobs, facts):
-        source = None if fact["alone"] else shared_source(job["source"], fact["name_at"], GO_PACKAGE.format(job["id"]))
+        # a test name another program took (the same problem from two sweep members): built as before
+        taken = any(name in tests for tests in members.values() for name in fact["tests"])
+        source = None if fact["alone"] or taken else \
+            shared_source(job["source"], fact["name_at"], GO_PACKAGE.format(job["id"]))
         if source is not None:
             os.makedirs(os.path.join(root, GO_PACKAGE.format(job["id"])))
             with open(os.path.join(root, GO_PACKAGE.format(job["id"]), "prog.go"), "w", encoding="utf-8") as handle:
                 handle.write(source)
             members[job["id"]] = fact["tests"]
+    if len(members) < 2:
+        return {}, set()
     env = go_compile_env(go_env(group_dir, tool, gocache))
     env["GOPATH"] = f"{os.path.dirname(root)}:{tool.gopath}"
     # one program's compile limit for each step: nothing gets into the binary that would not build alone
     limit = max(job["compile_timeout"] for job in jobs)
+    output = os.path.join(group_dir, "shared.test")
+    built: list[bool] = []
+    first = dict(members)
+    builder = threading.Thread(target=lambda: built.append(link_shared(first, root, output, tool, env, limit)))
+    builder.start()
     rejected: set[int] = set()
-    for _ in range(3):
-        if len(members) < 2:
+    try:
+        for _ in range(3):
+            with tool.compile_slots:
+                step = run_step(["go", "vet", "-p=1", *flags, *[GO_PACKAGE.format(i) for i in members]], root, limit,
+                                env, nproc=tool.nproc)
+            if step.rc == 0:
+                break
+            bad = {int(m) for m in re.findall(r"^# mftp(\d+)$", step.stderr_text, re.M)} & members.keys()
+            if step.timed_out or not bad:
+                return {}, rejected
+            rejected |= bad
+            members = {i: tests for i, tests in members.items() if i not in bad}
+            if len(members) < 2:
+                return {}, rejected
+        else:
             return {}, rejected
-        with tool.compile_slots:
-            step = run_step(["go", "vet", "-p=1", *flags, *[GO_PACKAGE.format(i) for i in members]], group_dir, limit,
-                            env, nproc=tool.nproc)
-        if step.rc == 0:
-            break
-        bad = {int(m) for m in re.findall(r"^# mftp(\d+)$", step.stderr_text, re.M)} & members.keys()
-        if step.timed_out or not bad:
+    finally:
+        builder.join()
+    if not built or not built[0]:
+        if not rejected or not link_shared(members, root, output, tool, env, limit):
             return {}, rejected
-        rejected |= bad
-        members = {i: tests for i, tests in members.items() if i not in bad}
-    else:
-        return {}, rejected
-    shared = os.path.join(root, "mftshared")
-    os.makedirs(shared)
-    with open(os.path.join(shared, "main_test.go"), "w", encoding="utf-8") as handle:
-        handle.write(shared_main(members))
-    with tool.compile_slots:
-        step = run_step(["go", "test", "-c", "-p=1", GO_LDFLAGS, "-o", os.path.join(group_dir, "shared.test")], shared,
-                        limit, env, nproc=tool.nproc)
-    if step.rc != 0 or not os.path.isfile(os.path.join(group_dir, "shared.test")):
-        return {}, rejected
-    return {i: f"-test.run=^{GO_TEST_PREFIX.format(i)}" for i in members}, rejected
+    return {i: run_filter(tests) for i, tests in members.items()}, rejected
 
 
 def prebuild_go(folder: str) -> bool:
@@ -208,6 +240,8 @@ func TestWarm(t *testing.T) {
 
 class GoRunner(Runner):
     group_size = GO_GROUP
+    group_cores = 2   # vet and the shared binary's build run at once
+    group_min = 4     # a shared binary costs ~1.5 CPU s, a program built alone ~0.55
 
     def __init__(self, batch):
         super().__init__(batch)

@@ -18,6 +18,8 @@ class Runner:
     """
 
     group_size = 1
+    group_cores = 1   # the cores one group build keeps busy
+    group_min = 2     # the fewest programs worth a group build
 
     def __init__(self, batch):
         self.batch = batch
