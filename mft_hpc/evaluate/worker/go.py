@@ -12,7 +12,7 @@ import time
 
 from .runner import Runner, run_compiled
 from .steps import base_env, classify, read_head, run_step
-from .toolchain import GOPATH, LAYER_GOCACHE, PREBUILT_DIR
+from .toolchain import LAYER_GOCACHE, PREBUILT_DIR, Toolchain
 
 
 GO_LDFLAGS = "-ldflags=-s -w"   # drops the symbol table and DWARF only (a third of the link time)
@@ -153,8 +153,9 @@ def build_go_shared(jobs, group_dir, tool, gocache) -> tuple[dict[int, str], set
         source = None if fact["alone"] or taken else \
             shared_source(job["source"], fact["name_at"], GO_PACKAGE.format(job["id"]))
         if source is not None:
-            os.makedirs(os.path.join(root, GO_PACKAGE.format(job["id"])))
-            with open(os.path.join(root, GO_PACKAGE.format(job["id"]), "prog.go"), "w", encoding="utf-8") as handle:
+            package_dir = os.path.join(root, GO_PACKAGE.format(job["id"]))
+            os.makedirs(package_dir)
+            with open(os.path.join(package_dir, "prog.go"), "w", encoding="utf-8") as handle:
                 handle.write(source)
             members[job["id"]] = fact["tests"]
     if len(members) < 2:
@@ -198,8 +199,7 @@ def prebuild_go(folder: str) -> bool:
     cache with the vet facts of the packages programs import (a batch starts from a copy of it)."""
     gocache = os.path.join(folder, "gocache")
     shutil.copytree(LAYER_GOCACHE, gocache, symlinks=True)
-    tool_env = {**base_env(folder), "GO111MODULE": "off", "GOPATH": GOPATH, "GOCACHE": gocache, "CGO_ENABLED": "0",
-                "GOFLAGS": "", "GOTOOLCHAIN": "local"}
+    tool_env = go_env(folder, Toolchain({}), gocache)
     built = run_step(["go", "build", "-o", os.path.join(folder, "gotests"),
                       os.path.join(os.path.dirname(os.path.abspath(__file__)), "gotests.go")], folder, 300.0, tool_env)
     sample = os.path.join(folder, "gowarm")
