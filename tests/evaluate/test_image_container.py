@@ -58,3 +58,26 @@ def test_image_without_worker_is_refused_by_name(evaluation_image):
     with pytest.raises(UserError, match="mft-hpc container build") as error:
         runtime.probe()
     assert str(base) in str(error.value) and IMAGE_WORKER_DIR in str(error.value)
+
+
+def test_javac_server_starts_from_its_class_archive(apptainer_runtime, tmp_path):
+    """The archive dumped at image build is the one the JVM maps (a jar changed after the dump, or
+    other flags, would make it fall back silently to a cold start), and the server still answers
+    its protocol, and only it, on stdout."""
+    from mft_hpc.evaluate.worker.java import ARCHIVE_SAMPLE, SERVER_FLAGS, SERVER_LOG_FLAGS
+
+    scratch = tmp_path / "scratch"
+    apptainer_runtime.prepare_scratch(scratch)
+    (scratch / "p").mkdir()
+    (scratch / "p" / "Main.java").write_text(ARCHIVE_SAMPLE)
+    (scratch / "p").chmod(0o777)
+    prebuilt = f"{IMAGE_WORKER_DIR}/prebuilt"
+    cmd = apptainer_runtime.argv(scratch, 1, [])
+    image_at = cmd.index(str(apptainer_runtime.image))
+    server = ["java", *SERVER_FLAGS, *SERVER_LOG_FLAGS, f"-XX:SharedArchiveFile={prebuilt}/javac-server.jsa",
+              "-Xlog:class+load=info:stderr", "-cp", f"{prebuilt}/javac-server.jar", "JavacServer", "1"]
+    proc = subprocess.run(cmd[:image_at + 1] + server, input="7\t/scratch/p\n", capture_output=True, text=True,
+                          timeout=120)
+    assert proc.stdout == "7\t0\t\n"
+    assert "JavacServer source: shared objects file (top)" in proc.stderr
+    assert "com.sun.tools.javac.main.JavaCompiler source: shared objects file (top)" in proc.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import subprocess
 import threading
 
@@ -18,6 +19,42 @@ JAVA_FLAGS = ["-XX:+UseSerialGC", "-XX:-UsePerfData", "-Xmx2g"]  # bounded heap:
 COMPILER_JVM_FLAGS = ["-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:-UsePerfData"]
 JAVAC_FLAGS = [f"-J{flag}" for flag in COMPILER_JVM_FLAGS]
 SERVER_FLAGS = [*COMPILER_JVM_FLAGS, "-Xmx1g"]
+# the server's classes as a jar and an archive of every class it loads to compile a program
+# (class-data sharing, dumped at image build): its start plus a first compile costs 0.69 CPU s
+# instead of 1.03, paid once per batch. The JVM only archives classes from jars, not folders.
+SERVER_JAR = os.path.join(PREBUILT_DIR, "javac-server.jar")
+SERVER_ARCHIVE = os.path.join(PREBUILT_DIR, "javac-server.jsa")
+# the JVM logs warnings (an archive it cannot use, then runs without it) to stdout: the protocol's channel
+SERVER_LOG_FLAGS = ["-Xlog:disable", "-Xlog:all=warning:stderr"]
+# what the archive is dumped from: a program shaped like the tasks' (java.util, streams, lambdas, generics)
+ARCHIVE_SAMPLE = """import java.util.*;
+import java.lang.*;
+import java.util.stream.*;
+import java.security.*;
+import java.math.BigInteger;
+
+class Solution {
+    public List<Integer> twice(List<Integer> xs) {
+        return xs.stream().map(x -> x * 2).collect(Collectors.toList());
+    }
+    public String md5(String text) throws NoSuchAlgorithmException {
+        byte[] digest = MessageDigest.getInstance("MD5").digest(text.getBytes());
+        return String.format("%032x", new BigInteger(1, digest));
+    }
+}
+
+public class Main {
+    public static void main(String[] args) throws Exception {
+        Solution s = new Solution();
+        Map<String, Integer> counts = new HashMap<>();
+        counts.put(s.md5("a"), 1);
+        List<Boolean> correct = Arrays.asList(s.twice(Arrays.asList(1, 2)).equals(Arrays.asList(2, 4)), counts.size() == 1);
+        if (correct.contains(false)) {
+            throw new AssertionError();
+        }
+    }
+}
+"""
 
 
 class JavacServer:
@@ -39,14 +76,17 @@ class JavacServer:
         self.next_id = 0
 
     def _start(self) -> None:
-        classes = os.path.join(PREBUILT_DIR, "javac-server")
-        if not os.path.isfile(os.path.join(classes, "JavacServer.class")):
+        classes, archive = os.path.join(PREBUILT_DIR, "javac-server"), []
+        if os.path.isfile(SERVER_JAR) and os.path.isfile(SERVER_ARCHIVE):
+            classes, archive = SERVER_JAR, [f"-XX:SharedArchiveFile={SERVER_ARCHIVE}"]
+        elif not os.path.isfile(os.path.join(classes, "JavacServer.class")):
             classes = os.path.join(self.scratch, "javac-server")
             if not self.compile_classes(classes, self.SOURCE):
                 self.broken = True
                 return
-        self.proc = subprocess.Popen(["java", *SERVER_FLAGS, "-cp", classes, "JavacServer", str(self.threads)],
-                                     cwd=classes, env=base_env(classes),
+        self.proc = subprocess.Popen(["java", *SERVER_FLAGS, *SERVER_LOG_FLAGS, *archive, "-cp", classes, "JavacServer",
+                                      str(self.threads)],
+                                     cwd=self.scratch, env=base_env(self.scratch),
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      text=True, encoding="utf-8", bufsize=1)
         threading.Thread(target=self._read, daemon=True).start()
@@ -57,6 +97,27 @@ class JavacServer:
         step = run_step(["javac", *JAVAC_FLAGS, "-d", classes, source], classes, 120.0, base_env(classes),
                         address_space=False)
         return step.rc == 0
+
+    @classmethod
+    def prebuild(cls, folder: str) -> bool:
+        """At image build: folder/javac-server (the classes), its jar and the jar's class archive."""
+        classes = os.path.join(folder, "javac-server")
+        if not cls.compile_classes(classes, cls.SOURCE):
+            return False
+        jar, archive = os.path.join(folder, os.path.basename(SERVER_JAR)), os.path.join(folder, os.path.basename(SERVER_ARCHIVE))
+        sample = os.path.join(folder, "archive-sample")
+        os.makedirs(sample, exist_ok=True)
+        with open(os.path.join(sample, "Main.java"), "w", encoding="utf-8") as handle:
+            handle.write(ARCHIVE_SAMPLE)
+        try:
+            if subprocess.run(["jar", "cf", jar, "-C", classes, "JavacServer.class"], cwd=folder).returncode != 0:
+                return False
+            server = subprocess.run(["java", *SERVER_FLAGS, f"-XX:ArchiveClassesAtExit={archive}", "-cp", jar,
+                                     "JavacServer", "1"], input=f"0\t{sample}\n", cwd=folder, text=True,
+                                    stdout=subprocess.PIPE, timeout=600)
+        finally:
+            shutil.rmtree(sample, ignore_errors=True)
+        return server.returncode == 0 and server.stdout.startswith("0\t0\t") and os.path.isfile(archive)
 
     def _read(self) -> None:
         import base64

@@ -60,10 +60,10 @@ def probe() -> dict:
 
 
 def prebuild(folder: str) -> int:
-    """At image build: the PCH of folder/prelude.h, the javac server's classes and the Go parts
+    """At image build: the PCH of folder/prelude.h, the javac server (classes, jar, class archive) and the Go parts
     (gotests, go test's vet checks, a Go cache with their facts; see PREBUILT_DIR)."""
     ok = compile_pch(os.path.join(folder, "prelude.h"))
-    ok = JavacServer.compile_classes(os.path.join(folder, "javac-server"), JavacServer.SOURCE) and ok
+    ok = JavacServer.prebuild(folder) and ok
     ok = prebuild_go(folder) and ok
     return 0 if ok else 1
 
