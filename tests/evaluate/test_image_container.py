@@ -64,7 +64,7 @@ def test_javac_server_starts_from_its_class_archive(apptainer_runtime, tmp_path)
     """The archive dumped at image build is the one the JVM maps (a jar changed after the dump, or
     other flags, would make it fall back silently to a cold start), and the server still answers
     its protocol, and only it, on stdout."""
-    from mft_hpc.evaluate.worker.java import ARCHIVE_SAMPLE, SERVER_FLAGS, SERVER_LOG_FLAGS
+    from mft_hpc.evaluate.worker.java import ARCHIVE_SAMPLE, SERVER_ARCHIVE, SERVER_JAR, server_command
 
     scratch = tmp_path / "scratch"
     apptainer_runtime.prepare_scratch(scratch)
@@ -74,8 +74,8 @@ def test_javac_server_starts_from_its_class_archive(apptainer_runtime, tmp_path)
     prebuilt = f"{IMAGE_WORKER_DIR}/prebuilt"
     cmd = apptainer_runtime.argv(scratch, 1, [])
     image_at = cmd.index(str(apptainer_runtime.image))
-    server = ["java", *SERVER_FLAGS, *SERVER_LOG_FLAGS, f"-XX:SharedArchiveFile={prebuilt}/javac-server.jsa",
-              "-Xlog:class+load=info:stderr", "-cp", f"{prebuilt}/javac-server.jar", "JavacServer", "1"]
+    server = server_command(f"{prebuilt}/{SERVER_JAR}", 1, f"{prebuilt}/{SERVER_ARCHIVE}")
+    server.insert(server.index("-cp"), "-Xlog:class+load=info:stderr")   # after the server's own log flags
     proc = subprocess.run(cmd[:image_at + 1] + server, input="7\t/scratch/p\n", capture_output=True, text=True,
                           timeout=120)
     assert proc.stdout == "7\t0\t\n"

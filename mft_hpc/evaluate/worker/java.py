@@ -22,10 +22,15 @@ SERVER_FLAGS = [*COMPILER_JVM_FLAGS, "-Xmx1g"]
 # the server's classes as a jar and an archive of every class it loads to compile a program
 # (class-data sharing, dumped at image build): its start plus a first compile costs 0.69 CPU s
 # instead of 1.03, paid once per batch. The JVM only archives classes from jars, not folders.
-SERVER_JAR = os.path.join(PREBUILT_DIR, "javac-server.jar")
-SERVER_ARCHIVE = os.path.join(PREBUILT_DIR, "javac-server.jsa")
+SERVER_JAR, SERVER_ARCHIVE = "javac-server.jar", "javac-server.jsa"    # in the prebuilt folder
 # the JVM logs warnings (an archive it cannot use, then runs without it) to stdout: the protocol's channel
 SERVER_LOG_FLAGS = ["-Xlog:disable", "-Xlog:all=warning:stderr"]
+
+
+def server_command(classpath: str, threads: int, archive: str | None = None) -> list[str]:
+    """The warm javac server's command line; ``archive``: its class archive, if there is one."""
+    return ["java", *SERVER_FLAGS, *SERVER_LOG_FLAGS, *([f"-XX:SharedArchiveFile={archive}"] if archive else []),
+            "-cp", classpath, "JavacServer", str(threads)]
 # what the archive is dumped from: a program shaped like the tasks' (java.util, streams, lambdas, generics)
 ARCHIVE_SAMPLE = """import java.util.*;
 import java.lang.*;
@@ -76,16 +81,16 @@ class JavacServer:
         self.next_id = 0
 
     def _start(self) -> None:
-        classes, archive = os.path.join(PREBUILT_DIR, "javac-server"), []
-        if os.path.isfile(SERVER_JAR) and os.path.isfile(SERVER_ARCHIVE):
-            classes, archive = SERVER_JAR, [f"-XX:SharedArchiveFile={SERVER_ARCHIVE}"]
+        classes, archive = os.path.join(PREBUILT_DIR, "javac-server"), None
+        jar = os.path.join(PREBUILT_DIR, SERVER_JAR)
+        if os.path.isfile(jar) and os.path.isfile(os.path.join(PREBUILT_DIR, SERVER_ARCHIVE)):
+            classes, archive = jar, os.path.join(PREBUILT_DIR, SERVER_ARCHIVE)
         elif not os.path.isfile(os.path.join(classes, "JavacServer.class")):
             classes = os.path.join(self.scratch, "javac-server")
             if not self.compile_classes(classes, self.SOURCE):
                 self.broken = True
                 return
-        self.proc = subprocess.Popen(["java", *SERVER_FLAGS, *SERVER_LOG_FLAGS, *archive, "-cp", classes, "JavacServer",
-                                      str(self.threads)],
+        self.proc = subprocess.Popen(server_command(classes, self.threads, archive),
                                      cwd=self.scratch, env=base_env(self.scratch),
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      text=True, encoding="utf-8", bufsize=1)
@@ -104,7 +109,7 @@ class JavacServer:
         classes = os.path.join(folder, "javac-server")
         if not cls.compile_classes(classes, cls.SOURCE):
             return False
-        jar, archive = os.path.join(folder, os.path.basename(SERVER_JAR)), os.path.join(folder, os.path.basename(SERVER_ARCHIVE))
+        jar, archive = os.path.join(folder, SERVER_JAR), os.path.join(folder, SERVER_ARCHIVE)
         sample = os.path.join(folder, "archive-sample")
         os.makedirs(sample, exist_ok=True)
         with open(os.path.join(sample, "Main.java"), "w", encoding="utf-8") as handle:
@@ -112,9 +117,10 @@ class JavacServer:
         try:
             if subprocess.run(["jar", "cf", jar, "-C", classes, "JavacServer.class"], cwd=folder).returncode != 0:
                 return False
-            server = subprocess.run(["java", *SERVER_FLAGS, f"-XX:ArchiveClassesAtExit={archive}", "-cp", jar,
-                                     "JavacServer", "1"], input=f"0\t{sample}\n", cwd=folder, text=True,
-                                    stdout=subprocess.PIPE, timeout=600)
+            dump = server_command(jar, 1)   # the flags the archive is used with
+            dump.insert(1, f"-XX:ArchiveClassesAtExit={archive}")
+            server = subprocess.run(dump, input=f"0\t{sample}\n", cwd=folder, text=True, stdout=subprocess.PIPE,
+                                    timeout=600)
         finally:
             shutil.rmtree(sample, ignore_errors=True)
         return server.returncode == 0 and server.stdout.startswith("0\t0\t") and os.path.isfile(archive)
